@@ -1,0 +1,130 @@
+//! The store port: every read and atomic write the business needs, named in its words.
+//!
+//! Each method is one atomic unit. Conditions that guard the business's promises (stock never
+//! below zero, one payment per order, one order per idempotency key) are part of the write, never
+//! a read followed by a write, so an adapter must enforce them inside its transaction: SQLite's
+//! write transaction for the embedded store, conditional writes and `TransactWriteItems` for
+//! DynamoDB. Methods that list take `limit` and return at most that many items.
+
+use crate::domain::{
+    DailyReport, Date, DisplayName, IdempotencyKey, IdempotencyRecord, Order, OrderEvent, OrderId, Product,
+    ProductChange, ProductId, Profile, StockDelta, Timestamp, UserId,
+};
+use async_trait::async_trait;
+
+/// Why a conditional write did not happen. Each is an expected business outcome that the
+/// services turn into an answer, not a failure of the store.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Conflict {
+    #[error("the SKU is taken")]
+    SkuTaken,
+    #[error("no such item")]
+    NotFound,
+    #[error("the version does not match")]
+    VersionMismatch,
+    #[error("not enough stock of product {0}")]
+    InsufficientStock(ProductId),
+    #[error("stock would exceed its limit")]
+    StockLimit,
+    #[error("product {0} is unknown or inactive")]
+    ProductUnavailable(ProductId),
+    #[error("the idempotency key is already recorded")]
+    IdempotencyKeyTaken,
+    #[error("the order is no longer open")]
+    OrderClosed,
+    #[error("this payment event was already processed")]
+    PaymentEventSeen,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error(transparent)]
+    Conflict(#[from] Conflict),
+    /// The store cannot be reached or is overloaded: worth retrying later (503).
+    #[error("store unavailable: {0}")]
+    Unavailable(String),
+    /// Anything else: a bug or corrupt data (500).
+    #[error("store failure: {0}")]
+    Internal(String),
+}
+
+/// Everything placing an order writes, all or nothing: each line's stock reservation (under the
+/// condition that the product is active and has the stock), the order, its `order_placed` event,
+/// and the idempotency record when the client sent a key.
+#[derive(Debug, Clone)]
+pub struct OrderPlacement {
+    pub order: Order,
+    pub event: OrderEvent,
+    pub idempotency: Option<IdempotencyRecord>,
+}
+
+#[async_trait]
+pub trait Store: Send + Sync {
+    /// Cheap round trip proving the store answers.
+    async fn check_health(&self) -> Result<(), StoreError>;
+
+    // Catalog.
+    /// Conflict: `SkuTaken`.
+    async fn insert_product(&self, product: &Product) -> Result<(), StoreError>;
+    async fn product(&self, id: &ProductId) -> Result<Option<Product>, StoreError>;
+    /// The products that exist among `ids`, in any order.
+    async fn products(&self, ids: &[ProductId]) -> Result<Vec<Product>, StoreError>;
+    /// Active products in creation (id) order, starting after `after`.
+    async fn active_products(&self, after: Option<&ProductId>, limit: usize) -> Result<Vec<Product>, StoreError>;
+    /// Applies `change` and bumps the version. Conflicts: `NotFound`, `VersionMismatch` when
+    /// `expected_version` is given and differs.
+    async fn update_product(
+        &self,
+        id: &ProductId,
+        change: &ProductChange,
+        expected_version: Option<u64>,
+        now: Timestamp,
+    ) -> Result<Product, StoreError>;
+    /// Conflicts: `NotFound`, `InsufficientStock` (would go below 0), `StockLimit` (above the max).
+    async fn adjust_stock(&self, id: &ProductId, delta: StockDelta, now: Timestamp) -> Result<Product, StoreError>;
+
+    // Orders.
+    /// Conflicts: `InsufficientStock(id)`, `ProductUnavailable(id)`, `IdempotencyKeyTaken`.
+    async fn place_order(&self, placement: &OrderPlacement) -> Result<(), StoreError>;
+    async fn order(&self, id: &OrderId) -> Result<Option<Order>, StoreError>;
+    /// The user's orders, newest first, starting after (older than) `before`.
+    async fn orders_of(&self, user: &UserId, before: Option<&OrderId>, limit: usize) -> Result<Vec<Order>, StoreError>;
+    /// Cancels an open order (pending and not past due at `now`) and returns its stock, with its
+    /// `order_cancelled` event. Conflicts: `NotFound`, `OrderClosed`.
+    async fn cancel_order(&self, id: &OrderId, now: Timestamp, event: &OrderEvent) -> Result<Order, StoreError>;
+    async fn idempotency_record(
+        &self,
+        user: &UserId,
+        key: &IdempotencyKey,
+    ) -> Result<Option<IdempotencyRecord>, StoreError>;
+
+    // Payments.
+    async fn payment_event_seen(&self, payment_event_id: &str) -> Result<bool, StoreError>;
+    /// Marks an open order paid, remembers the payment event and writes `order_paid`.
+    /// Conflicts: `NotFound`, `OrderClosed`, `PaymentEventSeen`.
+    async fn mark_order_paid(
+        &self,
+        id: &OrderId,
+        payment_event_id: &str,
+        now: Timestamp,
+        event: &OrderEvent,
+    ) -> Result<Order, StoreError>;
+    /// Flags a payment that arrived for an order that can no longer take it, and remembers the
+    /// event. Conflicts: `NotFound`, `PaymentEventSeen`.
+    async fn flag_refund_due(&self, id: &OrderId, payment_event_id: &str, now: Timestamp) -> Result<Order, StoreError>;
+    /// Remembers a payment event that changes nothing (a failed payment). Conflict: `PaymentEventSeen`.
+    async fn remember_payment_event(&self, payment_event_id: &str, now: Timestamp) -> Result<(), StoreError>;
+
+    // Profiles.
+    async fn profile(&self, user: &UserId) -> Result<Option<Profile>, StoreError>;
+    /// Stores `profile` unless one exists; returns the stored one either way.
+    async fn insert_profile(&self, profile: &Profile) -> Result<Profile, StoreError>;
+    /// Sets the display name, creating the profile from `fresh` if there is none yet.
+    async fn set_display_name(&self, fresh: &Profile, name: &DisplayName) -> Result<Profile, StoreError>;
+
+    // Reports.
+    /// Orders with status `paid` and `paid_at` in `[from, to)`.
+    async fn paid_orders_between(&self, from: Timestamp, to: Timestamp) -> Result<Vec<Order>, StoreError>;
+    async fn save_report(&self, report: &DailyReport) -> Result<(), StoreError>;
+    async fn report(&self, date: Date) -> Result<Option<DailyReport>, StoreError>;
+}

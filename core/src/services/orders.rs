@@ -1,0 +1,215 @@
+//! Orders: placing them (reserving every line's stock atomically, idempotently), reading them,
+//! and cancelling them.
+
+use super::App;
+use crate::auth::Caller;
+use crate::domain::order::order_total;
+use crate::domain::{
+    IdempotencyKey, IdempotencyRecord, Order, OrderEvent, OrderEventType, OrderId, OrderLine, OrderStatus, ProductId,
+    Quantity, UserId,
+};
+use crate::ports::{Conflict, OrderPlacement, StoreError};
+use crate::views::OrderView;
+use crate::Error;
+use std::collections::HashMap;
+
+/// A keyed request: the client's `Idempotency-Key` and the fingerprint of its body.
+pub struct IdempotentRequest {
+    pub key: IdempotencyKey,
+    pub fingerprint: String,
+}
+
+/// The answer to a place-order request: a fresh order, or the replay of the stored one.
+pub struct PlacedOrder {
+    pub location: String,
+    pub body: String,
+    pub replayed: bool,
+}
+
+pub fn order_location(id: &OrderId) -> String {
+    format!("/v1/orders/{id}")
+}
+
+/// Places an order for `lines` (already checked: 1–25 lines, no product twice).
+///
+/// Two round trips in the common case: read the products, then one atomic write that reserves
+/// each line's stock under a "has enough" condition and writes the order, its event and its
+/// idempotency record. A retry with the same key replays the stored answer without reserving
+/// anything again; a concurrent duplicate loses the race on the idempotency record and replays.
+pub async fn place_order(
+    app: &App,
+    caller: &Caller,
+    lines: &[(ProductId, Quantity)],
+    idempotency: Option<IdempotentRequest>,
+) -> Result<PlacedOrder, Error> {
+    if let Some(request) = &idempotency {
+        if let Some(stored) = app.store.idempotency_record(&caller.user_id, &request.key).await? {
+            return replay(&stored, request);
+        }
+    }
+
+    let ids: Vec<ProductId> = lines.iter().map(|(id, _)| id.clone()).collect();
+    let products: HashMap<ProductId, _> = app
+        .store
+        .products(&ids)
+        .await?
+        .into_iter()
+        .map(|p| (p.id.clone(), p))
+        .collect();
+    let mut order_lines = Vec::with_capacity(lines.len());
+    for (id, quantity) in lines {
+        let product = products.get(id).filter(|p| p.active).ok_or_else(|| unavailable(id))?;
+        if product.stock.units() < i64::from(quantity.get()) {
+            return Err(Error::InsufficientStock(id.clone()));
+        }
+        let unit_price = product.price.cents();
+        order_lines.push(OrderLine {
+            product_id: id.clone(),
+            sku: product.sku.clone(),
+            name: product.name.clone(),
+            unit_price_cents: unit_price,
+            quantity: *quantity,
+            line_total_cents: unit_price.checked_mul(quantity.get()).ok_or_else(overflow)?,
+        });
+    }
+
+    let now = app.now();
+    let order = Order {
+        id: OrderId::from_ulid(app.ids.next_id()),
+        user_id: caller.user_id.clone(),
+        status: OrderStatus::PendingPayment,
+        total_cents: order_total(&order_lines).ok_or_else(overflow)?,
+        lines: order_lines,
+        currency: app.settings.currency,
+        created_at: now,
+        updated_at: now,
+        expires_at: now.plus_seconds(app.settings.order_ttl_seconds),
+        paid_at: None,
+        refund_due: false,
+    };
+    let location = order_location(&order.id);
+    let body = serde_json::to_string(&OrderView::at(&order, now)).map_err(|e| Error::Internal(e.to_string()))?;
+    let record = idempotency.as_ref().map(|request| IdempotencyRecord {
+        user_id: caller.user_id.clone(),
+        key: request.key.clone(),
+        fingerprint: request.fingerprint.clone(),
+        status: 201,
+        location: location.clone(),
+        body: body.clone(),
+        created_at: now,
+    });
+    let placement = OrderPlacement {
+        event: order_event(app, &order, OrderEventType::OrderPlaced),
+        order,
+        idempotency: record,
+    };
+
+    match app.store.place_order(&placement).await {
+        Ok(()) => Ok(PlacedOrder {
+            location,
+            body,
+            replayed: false,
+        }),
+        Err(StoreError::Conflict(Conflict::InsufficientStock(id))) => Err(Error::InsufficientStock(id)),
+        Err(StoreError::Conflict(Conflict::ProductUnavailable(id))) => Err(unavailable(&id)),
+        Err(StoreError::Conflict(Conflict::IdempotencyKeyTaken)) => {
+            // A concurrent request with the same key committed first.
+            let request = idempotency
+                .as_ref()
+                .ok_or_else(|| Error::Internal("key conflict without a key".into()))?;
+            match app.store.idempotency_record(&caller.user_id, &request.key).await? {
+                Some(stored) => replay(&stored, request),
+                None => Err(Error::RequestInProgress),
+            }
+        }
+        Err(other) => Err(other.into()),
+    }
+}
+
+fn replay(stored: &IdempotencyRecord, request: &IdempotentRequest) -> Result<PlacedOrder, Error> {
+    if stored.fingerprint != request.fingerprint {
+        return Err(Error::IdempotencyKeyReused);
+    }
+    Ok(PlacedOrder {
+        location: stored.location.clone(),
+        body: stored.body.clone(),
+        replayed: true,
+    })
+}
+
+fn unavailable(id: &ProductId) -> Error {
+    Error::NotFound(format!("product {id} does not exist or is not for sale"))
+}
+
+fn overflow() -> Error {
+    Error::Internal("order total overflows".into())
+}
+
+pub fn order_event(app: &App, order: &Order, kind: OrderEventType) -> OrderEvent {
+    OrderEvent {
+        id: app.ids.next_id().to_string(),
+        kind,
+        order_id: order.id.clone(),
+        user_id: order.user_id.clone(),
+        occurred_at: app.now(),
+    }
+}
+
+/// The order, if the caller may see it: its owner or an admin. Anyone else gets the same 404 as
+/// for an order that does not exist, so ids cannot be probed.
+pub async fn order_for(app: &App, caller: &Caller, id: &OrderId) -> Result<Order, Error> {
+    match app.store.order(id).await? {
+        Some(order) if caller.is_admin || order.owned_by(&caller.user_id) => Ok(order),
+        _ => Err(order_not_found(id)),
+    }
+}
+
+/// One page of the user's orders, newest first, and whether more follow.
+pub async fn orders_of(
+    app: &App,
+    user: &UserId,
+    before: Option<&OrderId>,
+    limit: usize,
+) -> Result<(Vec<Order>, bool), Error> {
+    let mut page = app.store.orders_of(user, before, limit + 1).await?;
+    let more = page.len() > limit;
+    page.truncate(limit);
+    Ok((page, more))
+}
+
+/// Cancels an open order and returns its stock. Cancelling a cancelled order changes nothing.
+pub async fn cancel_order(app: &App, caller: &Caller, id: &OrderId) -> Result<Order, Error> {
+    let order = order_for(app, caller, id).await?;
+    let now = app.now();
+    match order.status_at(now) {
+        OrderStatus::Cancelled => return Ok(order),
+        OrderStatus::Paid | OrderStatus::Expired => return Err(not_cancellable(&order, now)),
+        OrderStatus::PendingPayment => {}
+    }
+    let event = order_event(app, &order, OrderEventType::OrderCancelled);
+    match app.store.cancel_order(id, now, &event).await {
+        Ok(cancelled) => Ok(cancelled),
+        Err(StoreError::Conflict(Conflict::OrderClosed)) => {
+            // Something else closed it between our read and our write: answer for what it is now.
+            let current = order_for(app, caller, id).await?;
+            match current.status_at(app.now()) {
+                OrderStatus::Cancelled => Ok(current),
+                _ => Err(not_cancellable(&current, app.now())),
+            }
+        }
+        Err(StoreError::Conflict(Conflict::NotFound)) => Err(order_not_found(id)),
+        Err(other) => Err(other.into()),
+    }
+}
+
+fn not_cancellable(order: &Order, now: crate::domain::Timestamp) -> Error {
+    Error::InvalidState(format!(
+        "order {} is {} and can no longer be cancelled",
+        order.id,
+        order.status_at(now).as_str()
+    ))
+}
+
+pub fn order_not_found(id: &OrderId) -> Error {
+    Error::NotFound(format!("order {id} does not exist"))
+}
