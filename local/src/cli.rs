@@ -1,0 +1,133 @@
+//! The command line: `serve`, `token` and `webhook`.
+
+use crate::{client, logging, secrets, server, settings};
+use clap::{Parser, Subcommand, ValueEnum};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+#[derive(Parser)]
+#[command(
+    name = "orderly",
+    version,
+    about = "Orderly: an order backend that never oversells, run locally"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the HTTP API.
+    Serve {
+        /// Address to listen on (port 0 picks a free one).
+        #[arg(long, default_value = "127.0.0.1:3000")]
+        addr: SocketAddr,
+        /// Where the database and generated secrets live.
+        #[arg(long, default_value = secrets::DEFAULT_DATA_DIR)]
+        data_dir: PathBuf,
+        /// Which store holds the data.
+        #[arg(long, value_enum, default_value_t = StoreKind::Embedded)]
+        store: StoreKind,
+        /// One JSON object per line (for machines), or readable lines (for people).
+        #[arg(long, value_enum, default_value_t = logging::LogFormat::Json)]
+        log_format: logging::LogFormat,
+    },
+    /// Print a dev token the local server accepts.
+    Token {
+        /// The user id (`sub` claim).
+        #[arg(long)]
+        sub: String,
+        /// Put the user in the `admin` group.
+        #[arg(long)]
+        admin: bool,
+        #[arg(long)]
+        email: Option<String>,
+        /// How long the token is valid.
+        #[arg(long, default_value_t = 3600)]
+        ttl_seconds: i64,
+        #[arg(long, default_value = secrets::DEFAULT_DATA_DIR)]
+        data_dir: PathBuf,
+    },
+    /// Send a correctly signed payment webhook for an order to a running server.
+    Webhook {
+        #[arg(value_enum)]
+        outcome: WebhookOutcome,
+        order_id: String,
+        #[arg(long, default_value = "127.0.0.1:3000")]
+        addr: SocketAddr,
+        #[arg(long, default_value = secrets::DEFAULT_DATA_DIR)]
+        data_dir: PathBuf,
+        /// The payment event id; a fresh one by default. Reuse one to see deduplication.
+        #[arg(long)]
+        event_id: Option<String>,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum StoreKind {
+    /// One SQLite file in the data dir.
+    Embedded,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum WebhookOutcome {
+    /// `payment.succeeded` for the order's total.
+    Pay,
+    /// `payment.failed` for the order's total.
+    Fail,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    #[error(transparent)]
+    Settings(#[from] settings::SettingsError),
+    #[error(transparent)]
+    Server(#[from] server::ServerError),
+    #[error(transparent)]
+    Client(#[from] client::ClientError),
+}
+
+pub async fn run(cli: Cli) -> Result<(), CliError> {
+    match cli.command {
+        Command::Serve {
+            addr,
+            data_dir,
+            store: StoreKind::Embedded,
+            log_format,
+        } => {
+            logging::init(log_format);
+            let settings = settings::ServeSettings::from_environment(&data_dir)?;
+            server::serve(addr, &data_dir, settings).await?;
+        }
+        Command::Token {
+            sub,
+            admin,
+            email,
+            ttl_seconds,
+            data_dir,
+        } => {
+            let key = settings::jwt_key_for_tools(&data_dir)?;
+            println!(
+                "{}",
+                client::mint_token(&key, &sub, admin, email.as_deref(), ttl_seconds)
+            );
+        }
+        Command::Webhook {
+            outcome,
+            order_id,
+            addr,
+            data_dir,
+            event_id,
+        } => {
+            let (jwt, webhook) = (
+                settings::jwt_key_for_tools(&data_dir)?,
+                settings::webhook_secret_for_tools(&data_dir)?,
+            );
+            let succeeded = matches!(outcome, WebhookOutcome::Pay);
+            let answer = client::send_webhook(addr, &jwt, &webhook, &order_id, succeeded, event_id).await?;
+            println!("{answer}");
+        }
+    }
+    Ok(())
+}

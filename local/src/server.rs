@@ -1,0 +1,114 @@
+//! The local HTTP server: a thin axum shell that hands every request, whole, to the core's router
+//! (which owns the contract's order of checks), and shuts down gracefully on Ctrl-C or SIGTERM.
+
+use crate::settings::ServeSettings;
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::response::Response;
+use bytes::{Bytes, BytesMut};
+use http_body_util::BodyExt;
+use orderly_core::api::{self, ApiRequest, MAX_BODY_BYTES};
+use orderly_core::auth::Authenticator;
+use orderly_core::ports::{SystemClock, UlidGenerator};
+use orderly_core::App;
+use orderly_embedded_store::{EmbeddedStore, OpenError};
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    #[error(transparent)]
+    Store(#[from] OpenError),
+    #[error("cannot create the data dir {0}: {1}")]
+    DataDir(String, std::io::Error),
+    #[error("cannot listen on {0}: {1}")]
+    Bind(SocketAddr, std::io::Error),
+    #[error("the server failed: {0}")]
+    Serve(std::io::Error),
+}
+
+pub async fn serve(addr: SocketAddr, data_dir: &Path, settings: ServeSettings) -> Result<(), ServerError> {
+    std::fs::create_dir_all(data_dir).map_err(|e| ServerError::DataDir(data_dir.display().to_string(), e))?;
+    let store = EmbeddedStore::open(data_dir)?;
+    let clock = Arc::new(SystemClock);
+    let app = Arc::new(App::new(
+        Arc::new(store),
+        clock.clone(),
+        Arc::new(UlidGenerator::new(clock)),
+        settings.core,
+        Authenticator::Hs256(settings.jwt_key),
+    ));
+    let router = axum::Router::new().fallback(forward).with_state(Arc::clone(&app));
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|e| ServerError::Bind(addr, e))?;
+    let bound = listener.local_addr().map_err(|e| ServerError::Bind(addr, e))?;
+    tracing::info!(data_dir = %data_dir.display(), "listening on http://{bound}");
+    axum::serve(listener, router)
+        .with_graceful_shutdown(shutdown_requested())
+        .await
+        .map_err(ServerError::Serve)?;
+    // In-flight requests have finished; dropping the last handle closes the database cleanly.
+    drop(app);
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn forward(State(app): State<Arc<App>>, request: Request) -> Response {
+    let (parts, body) = request.into_parts();
+    let body = match read_capped(body).await {
+        Ok(body) => body,
+        // The client went away mid-body; nobody is listening for an answer.
+        Err(_) => return Response::builder().status(400).body(Body::empty()).unwrap_or_default(),
+    };
+    let request = ApiRequest {
+        method: parts.method,
+        path: parts.uri.path().to_string(),
+        query: parts.uri.query().unwrap_or("").to_string(),
+        headers: parts.headers,
+        body,
+        verified_claims: None,
+    };
+    api::handle(&app, request).await.map(Body::from)
+}
+
+/// Reads the body, but never more than one byte past the limit: enough for the core to answer
+/// 413 without holding an attacker's gigabytes in memory.
+async fn read_capped(mut body: Body) -> Result<Bytes, axum::Error> {
+    let mut buffer = BytesMut::new();
+    while let Some(frame) = body.frame().await {
+        if let Ok(data) = frame?.into_data() {
+            let room = (MAX_BODY_BYTES + 1).saturating_sub(buffer.len());
+            buffer.extend_from_slice(&data[..data.len().min(room)]);
+            if buffer.len() > MAX_BODY_BYTES {
+                break;
+            }
+        }
+    }
+    Ok(buffer.freeze())
+}
+
+async fn shutdown_requested() {
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = terminate => {}
+    }
+    tracing::info!("shutting down: finishing in-flight requests");
+}
