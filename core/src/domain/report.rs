@@ -1,10 +1,10 @@
 //! The daily sales report: what was paid for on one UTC day.
 
 use super::{Cents, Date, Order, OrderStatus, ProductId, Timestamp};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ProductUnits {
     pub product_id: ProductId,
     pub units: u64,
