@@ -42,9 +42,14 @@ pub async fn place_order(
     lines: &[(ProductId, Quantity)],
     idempotency: Option<IdempotentRequest>,
 ) -> Result<PlacedOrder, Error> {
+    // A retry of the same request replays at once, even if the catalog has changed since.
+    let mut key_used_for_another_request = false;
     if let Some(request) = &idempotency {
         if let Some(stored) = app.store.idempotency_record(&caller.user_id, &request.key).await? {
-            return replay(&stored, request);
+            key_used_for_another_request = stored.fingerprint != request.fingerprint;
+            if !key_used_for_another_request {
+                return replay(&stored, request);
+            }
         }
     }
 
@@ -54,11 +59,19 @@ pub async fn place_order(
         .products(&ids)
         .await?
         .into_iter()
+        .filter(|p| p.active)
         .map(|p| (p.id.clone(), p))
         .collect();
+    // The contract's order: an unknown product (404) outranks a reused key (422) and short stock (409).
+    if let Some((missing, _)) = lines.iter().find(|(id, _)| !products.contains_key(id)) {
+        return Err(unavailable(missing));
+    }
+    if key_used_for_another_request {
+        return Err(Error::IdempotencyKeyReused);
+    }
     let mut order_lines = Vec::with_capacity(lines.len());
     for (id, quantity) in lines {
-        let product = products.get(id).filter(|p| p.active).ok_or_else(|| unavailable(id))?;
+        let product = products.get(id).ok_or_else(|| unavailable(id))?;
         if product.stock.units() < i64::from(quantity.get()) {
             return Err(Error::InsufficientStock(id.clone()));
         }
