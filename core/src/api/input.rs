@@ -211,7 +211,8 @@ fn percent_decode(text: &str) -> Option<String> {
     String::from_utf8(out).ok()
 }
 
-/// A header's value as text; a value that is not visible ASCII is treated as malformed.
+/// A header's value as text; a value that is not visible ASCII is treated as malformed. `name` is
+/// spelled as the contract spells it (lookup ignores case), because it also names the field in errors.
 pub fn header_text<'r>(request: &'r ApiRequest, name: &str) -> Result<Option<&'r str>, Error> {
     match request.headers.get(name) {
         None => Ok(None),

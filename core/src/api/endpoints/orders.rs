@@ -82,7 +82,7 @@ fn product_reference(value: &Value) -> Result<String, String> {
 
 pub async fn place(app: &App, caller: &Caller, request: &ApiRequest) -> Result<ApiResponse, Error> {
     let body = json_body(request)?;
-    let key = match header_text(request, "idempotency-key")? {
+    let key = match header_text(request, "Idempotency-Key")? {
         None => None,
         Some(text) => Some(IdempotencyKey::parse(text).map_err(|m| Error::invalid("Idempotency-Key", m))?),
     };

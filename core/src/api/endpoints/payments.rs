@@ -20,7 +20,7 @@ fn bounded(value: &serde_json::Value) -> Result<String, String> {
 
 pub async fn webhook(app: &App, request: &ApiRequest) -> Result<ApiResponse, Error> {
     // The signature is this route's authentication, so it is checked before anything else.
-    let signature = header_text(request, "webhook-signature").unwrap_or(None);
+    let signature = header_text(request, "Webhook-Signature").unwrap_or(None);
     verify_signature(&app.settings.webhook_secret, signature, &request.body, app.now())
         .map_err(|e| Error::InvalidSignature(signature_reason(e)))?;
 

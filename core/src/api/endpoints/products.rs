@@ -86,7 +86,7 @@ pub async fn get(app: &App, param: &str) -> Result<ApiResponse, Error> {
 pub async fn update(app: &App, param: &str, request: &ApiRequest) -> Result<ApiResponse, Error> {
     let body = json_body(request)?;
     let mut checker = Checker::new();
-    let if_match = match header_text(request, "if-match") {
+    let if_match = match header_text(request, "If-Match") {
         Ok(None) => None,
         Ok(Some(text)) => match parse_if_match(text) {
             Some(parsed) => Some(parsed),

@@ -1,0 +1,202 @@
+//! The process around the API: configuration read once at start-up, secrets generated on the
+//! first run, the `token` and `webhook` tools, and graceful shutdown.
+
+use serde_json::{json, Value};
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_orderly");
+
+fn orderly(dir: &Path) -> Command {
+    let mut command = Command::new(BIN);
+    command
+        .env_remove("ORDERLY_JWT_SECRET")
+        .env_remove("PAYMENT_WEBHOOK_SECRET")
+        .env_remove("ORDER_TTL_SECONDS")
+        .env_remove("CURRENCY")
+        .env("RUST_LOG", "info")
+        .current_dir(dir);
+    command
+}
+
+/// Waits for the process to exit, killing it (and failing) after `limit`.
+fn wait_with_limit(mut child: Child, limit: Duration) -> Output {
+    let started = Instant::now();
+    while child.try_wait().expect("poll child").is_none() {
+        if started.elapsed() > limit {
+            let _ = child.kill();
+            panic!("orderly did not exit within {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.wait_with_output().expect("collect output")
+}
+
+/// Starts `orderly serve` on a free port; returns the child, its address, and its stdout lines.
+fn serve(dir: &Path) -> (Child, String, mpsc::Receiver<String>) {
+    let mut child = orderly(dir)
+        .args(["serve", "--addr", "127.0.0.1:0", "--data-dir"])
+        .arg(dir.join("data"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn orderly serve");
+    let stdout = child.stdout.take().expect("stdout is piped");
+    let (lines_tx, lines) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if lines_tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let Ok(line) = lines.recv_timeout(deadline.saturating_duration_since(Instant::now())) else {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("orderly serve printed no 'listening on' line within 30 s");
+        };
+        if let Some((_, rest)) = line.split_once("listening on http://") {
+            let addr: String = rest.chars().take_while(|c| *c != '"' && !c.is_whitespace()).collect();
+            return (child, addr, lines);
+        }
+    }
+}
+
+#[test]
+fn an_invalid_setting_stops_the_process_at_once_naming_the_variable() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cases = [
+        ("ORDER_TTL_SECONDS", "15m"),
+        ("ORDER_TTL_SECONDS", "0"),
+        ("ORDER_TTL_SECONDS", "99999999999"),
+        ("CURRENCY", "usd"),
+        ("CURRENCY", "EURO"),
+        ("ORDERLY_JWT_SECRET", ""),
+        ("PAYMENT_WEBHOOK_SECRET", ""),
+    ];
+    for (variable, value) in cases {
+        let child = orderly(dir.path())
+            .args(["serve", "--addr", "127.0.0.1:0", "--data-dir"])
+            .arg(dir.path().join("data"))
+            .env(variable, value)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn orderly serve");
+        let output = wait_with_limit(child, Duration::from_secs(10));
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(!output.status.success(), "{variable}={value:?} must stop the server");
+        assert!(
+            stderr.contains(variable),
+            "{variable}={value:?}: the message must name it, got {stderr:?}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_first_run_needs_no_setup_and_the_tools_use_its_secrets() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (mut child, addr, _lines) = serve(dir.path());
+    let data = dir.path().join("data");
+    for file in ["jwt-secret", "webhook-secret"] {
+        let meta = std::fs::metadata(data.join(file)).unwrap_or_else(|e| panic!("{file} was not generated: {e}"));
+        #[cfg(unix)]
+        assert_eq!(
+            std::os::unix::fs::PermissionsExt::mode(&meta.permissions()) & 0o777,
+            0o600,
+            "{file}"
+        );
+        assert!(meta.len() >= 32, "{file} is too short to be a real secret");
+    }
+
+    let token = |args: &[&str]| {
+        let output = orderly(dir.path())
+            .arg("token")
+            .args(args)
+            .arg("--data-dir")
+            .arg(&data)
+            .output()
+            .expect("token");
+        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+        String::from_utf8_lossy(&output.stdout).trim().to_string()
+    };
+    let admin = token(&["--sub", "tour-admin", "--admin"]);
+    let buyer = token(&["--sub", "tour-buyer", "--email", "buyer@example.com"]);
+
+    let http = reqwest::Client::builder().no_proxy().build().expect("client");
+    let base = format!("http://{addr}/v1");
+    let product: Value = http
+        .post(format!("{base}/products"))
+        .bearer_auth(&admin)
+        .json(&json!({"sku": "TOUR-1", "name": "Tour tea", "price_cents": 1250, "stock": 5}))
+        .send()
+        .await
+        .expect("create product")
+        .json()
+        .await
+        .expect("product JSON");
+    let order = http
+        .post(format!("{base}/orders"))
+        .bearer_auth(&buyer)
+        .json(&json!({"items": [{"product_id": product["id"], "quantity": 2}]}))
+        .send()
+        .await
+        .expect("place order");
+    assert_eq!(order.status(), 201);
+    let order: Value = order.json().await.expect("order JSON");
+    let order_id = order["id"].as_str().expect("order id").to_string();
+
+    let paid = orderly(dir.path())
+        .args(["webhook", "pay", &order_id, "--addr", &addr, "--data-dir"])
+        .arg(&data)
+        .output()
+        .expect("orderly webhook pay");
+    assert!(paid.status.success(), "{}", String::from_utf8_lossy(&paid.stderr));
+    assert!(
+        String::from_utf8_lossy(&paid.stdout).starts_with("200"),
+        "{}",
+        String::from_utf8_lossy(&paid.stdout)
+    );
+    let order: Value = http
+        .get(format!("{base}/orders/{order_id}"))
+        .bearer_auth(&buyer)
+        .send()
+        .await
+        .expect("read order")
+        .json()
+        .await
+        .expect("order JSON");
+    assert_eq!(order["status"], "paid");
+    assert!(order["paid_at"].is_string());
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+#[test]
+fn sigterm_stops_accepting_and_exits_cleanly() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (child, addr, lines) = serve(dir.path());
+    let signalled = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("run kill");
+    assert!(signalled.success());
+    let output = wait_with_limit(child, Duration::from_secs(10));
+    assert!(
+        output.status.success(),
+        "exit status after SIGTERM: {:?}",
+        output.status
+    );
+    let logged: Vec<String> = lines.try_iter().collect();
+    assert!(logged.iter().any(|l| l.contains("shutting down")), "{logged:?}");
+    assert!(logged.iter().any(|l| l.contains("stopped")), "{logged:?}");
+    assert!(
+        std::net::TcpStream::connect(&addr).is_err(),
+        "the port must be closed after shutdown"
+    );
+}
