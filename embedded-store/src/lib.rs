@@ -442,8 +442,9 @@ impl Store for EmbeddedStore {
         .await
     }
 
-    async fn cancel_order(&self, id: &OrderId, now: Timestamp, event: &OrderEvent) -> Result<Order, StoreError> {
-        let (id, event) = (id.to_string(), event.clone());
+    async fn cancel_order(&self, order: &Order, now: Timestamp, event: &OrderEvent) -> Result<Order, StoreError> {
+        // The stored order, not the caller's copy, decides: the check and the write are one transaction.
+        let (id, event) = (order.id.to_string(), event.clone());
         self.write(move |tx| {
             let order = query_order(tx, &id)?.ok_or(Conflict::NotFound)?;
             if !order.is_open_at(now) {
@@ -492,12 +493,12 @@ impl Store for EmbeddedStore {
 
     async fn mark_order_paid(
         &self,
-        id: &OrderId,
+        order: &Order,
         payment_event_id: &str,
         now: Timestamp,
         event: &OrderEvent,
-    ) -> Result<Order, StoreError> {
-        let (id, payment_event_id, event) = (id.to_string(), payment_event_id.to_string(), event.clone());
+    ) -> Result<(), StoreError> {
+        let (id, payment_event_id, event) = (order.id.to_string(), payment_event_id.to_string(), event.clone());
         self.write(move |tx| {
             if payment_event_exists(tx, &payment_event_id)? {
                 return Err(Conflict::PaymentEventSeen.into());
@@ -512,14 +513,13 @@ impl Store for EmbeddedStore {
             )
             .map_err(sql)?;
             insert_payment_event(tx, &payment_event_id, now)?;
-            insert_event(tx, &event)?;
-            stored(query_order(tx, &id)?, "the paid order")
+            insert_event(tx, &event)
         })
         .await
     }
 
-    async fn flag_refund_due(&self, id: &OrderId, payment_event_id: &str, now: Timestamp) -> Result<Order, StoreError> {
-        let (id, payment_event_id) = (id.to_string(), payment_event_id.to_string());
+    async fn flag_refund_due(&self, order: &Order, payment_event_id: &str, now: Timestamp) -> Result<(), StoreError> {
+        let (id, payment_event_id) = (order.id.to_string(), payment_event_id.to_string());
         self.write(move |tx| {
             if payment_event_exists(tx, &payment_event_id)? {
                 return Err(Conflict::PaymentEventSeen.into());
@@ -530,8 +530,7 @@ impl Store for EmbeddedStore {
                 params![id, now.as_millis()],
             )
             .map_err(sql)?;
-            insert_payment_event(tx, &payment_event_id, now)?;
-            stored(query_order(tx, &id)?, "the refunded order")
+            insert_payment_event(tx, &payment_event_id, now)
         })
         .await
     }

@@ -19,7 +19,7 @@ pub async fn cancels_an_open_order_and_returns_stock(store: Arc<dyn Store>) {
 
     let now = at(ORDER_TTL_MS - 1);
     let cancelled = store
-        .cancel_order(&placed.id, now, &event(&placed, OrderEventType::OrderCancelled, now))
+        .cancel_order(&placed, now, &event(&placed, OrderEventType::OrderCancelled, now))
         .await
         .expect("cancel_order of an open order, a millisecond before its deadline");
 
@@ -61,11 +61,11 @@ pub async fn cancelling_twice_is_order_closed(store: Arc<dyn Store>) {
     let cancel = |t| event(&placed, OrderEventType::OrderCancelled, t);
 
     let cancelled = store
-        .cancel_order(&placed.id, at(1_000), &cancel(at(1_000)))
+        .cancel_order(&placed, at(1_000), &cancel(at(1_000)))
         .await
         .expect("the first cancel_order");
     assert_conflict(
-        store.cancel_order(&placed.id, at(2_000), &cancel(at(2_000))).await,
+        store.cancel_order(&placed, at(2_000), &cancel(at(2_000))).await,
         Conflict::OrderClosed,
         "cancel_order of a cancelled order",
     );
@@ -90,7 +90,7 @@ pub async fn past_due_order_cannot_be_cancelled(store: Arc<dyn Store>) {
     for now in [placed.expires_at, at(ORDER_TTL_MS + 60_000)] {
         assert_conflict(
             store
-                .cancel_order(&placed.id, now, &event(&placed, OrderEventType::OrderCancelled, now))
+                .cancel_order(&placed, now, &event(&placed, OrderEventType::OrderCancelled, now))
                 .await,
             Conflict::OrderClosed,
             &format!("cancel_order at {now}, the order expiring at {}", placed.expires_at),
@@ -112,20 +112,21 @@ pub async fn past_due_order_cannot_be_cancelled(store: Arc<dyn Store>) {
 pub async fn paid_order_cannot_be_cancelled(store: Arc<dyn Store>) {
     let teapot = insert(&*store, product(10)).await;
     let placed = place(&*store, &unique_user(), &[(&teapot, 3)], at(0)).await;
-    let paid = store
+    store
         .mark_order_paid(
-            &placed.id,
+            &placed,
             &event_id(),
             at(1_000),
             &event(&placed, OrderEventType::OrderPaid, at(1_000)),
         )
         .await
         .expect("mark_order_paid of an open order");
+    let paid = stored_order(&*store, &placed.id).await;
 
     assert_conflict(
         store
             .cancel_order(
-                &placed.id,
+                &placed,
                 at(2_000),
                 &event(&placed, OrderEventType::OrderCancelled, at(2_000)),
             )
@@ -148,7 +149,7 @@ pub async fn unknown_order_is_not_found(store: Arc<dyn Store>) {
     assert_conflict(
         store
             .cancel_order(
-                &ghost.id,
+                &ghost,
                 at(1_000),
                 &event(&ghost, OrderEventType::OrderCancelled, at(1_000)),
             )

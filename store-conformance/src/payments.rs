@@ -23,12 +23,24 @@ async fn mark_paid(
 ) -> Result<Order, StoreError> {
     store
         .mark_order_paid(
-            &order.id,
+            order,
             payment_event_id,
             now,
             &event(order, OrderEventType::OrderPaid, now),
         )
-        .await
+        .await?;
+    Ok(stored_order(store, &order.id).await)
+}
+
+/// `flag_refund_due`, then the order as stored.
+async fn flag_refund(
+    store: &dyn Store,
+    order: &Order,
+    payment_event_id: &str,
+    now: Timestamp,
+) -> Result<Order, StoreError> {
+    store.flag_refund_due(order, payment_event_id, now).await?;
+    Ok(stored_order(store, &order.id).await)
 }
 
 async fn open_order(store: &dyn Store) -> Order {
@@ -89,12 +101,12 @@ pub async fn a_seen_payment_event_is_refused_everywhere(store: Arc<dyn Store>) {
         "mark_order_paid of another open order with a seen event",
     );
     assert_conflict(
-        store.flag_refund_due(&first.id, &payment, at(2_000)).await,
+        flag_refund(&*store, &first, &payment, at(2_000)).await,
         Conflict::PaymentEventSeen,
         "flag_refund_due with a seen event",
     );
     assert_conflict(
-        store.flag_refund_due(&second.id, &payment, at(2_000)).await,
+        flag_refund(&*store, &second, &payment, at(2_000)).await,
         Conflict::PaymentEventSeen,
         "flag_refund_due of another order with a seen event",
     );
@@ -140,8 +152,7 @@ pub async fn a_second_payment_on_a_paid_order_is_order_closed(store: Arc<dyn Sto
         "a payment refused with OrderClosed must not be remembered (nothing of the write happens)"
     );
 
-    let flagged = store
-        .flag_refund_due(&placed.id, &late, at(3_000))
+    let flagged = flag_refund(&*store, &placed, &late, at(3_000))
         .await
         .expect("flag_refund_due with the refused event");
     assert!(flagged.refund_due, "the order is flagged");
@@ -159,7 +170,7 @@ pub async fn flag_refund_due_sets_the_flag_and_leaves_status(store: Arc<dyn Stor
     let cancelled = open_order(&*store).await;
     let cancelled = store
         .cancel_order(
-            &cancelled.id,
+            &cancelled,
             at(1_000),
             &event(&cancelled, OrderEventType::OrderCancelled, at(1_000)),
         )
@@ -167,8 +178,7 @@ pub async fn flag_refund_due_sets_the_flag_and_leaves_status(store: Arc<dyn Stor
         .expect("cancel_order");
     let payment = event_id();
 
-    let flagged = store
-        .flag_refund_due(&cancelled.id, &payment, at(2_000))
+    let flagged = flag_refund(&*store, &cancelled, &payment, at(2_000))
         .await
         .expect("flag_refund_due of a cancelled order");
     assert!(flagged.refund_due, "refund_due is set");
@@ -182,8 +192,7 @@ pub async fn flag_refund_due_sets_the_flag_and_leaves_status(store: Arc<dyn Stor
     assert!(seen(&*store, &payment).await, "the event is remembered");
 
     let past_due = open_order(&*store).await;
-    let flagged = store
-        .flag_refund_due(&past_due.id, &event_id(), past_due.expires_at)
+    let flagged = flag_refund(&*store, &past_due, &event_id(), past_due.expires_at)
         .await
         .expect("flag_refund_due of a past-due order");
     assert!(flagged.refund_due);
@@ -197,7 +206,7 @@ pub async fn flag_refund_due_sets_the_flag_and_leaves_status(store: Arc<dyn Stor
     let ghost = order(&unique_user(), &[(&teapot, 1)], at(0));
     let orphan = event_id();
     assert_conflict(
-        store.flag_refund_due(&ghost.id, &orphan, at(3_000)).await,
+        flag_refund(&*store, &ghost, &orphan, at(3_000)).await,
         Conflict::NotFound,
         "flag_refund_due of an unknown order",
     );

@@ -1,6 +1,6 @@
 //! Reports: the paid orders of a period, and the stored daily reports.
 
-use crate::fixtures::{at, date, event, event_id, insert, place, product, report, unique_user};
+use crate::fixtures::{at, date, event, event_id, insert, place, product, report, stored_order, unique_user};
 use orderly_core::domain::{Order, OrderEventType, OrderId, Product, Timestamp};
 use orderly_core::ports::Store;
 use std::collections::BTreeSet;
@@ -12,13 +12,14 @@ async fn paid_at(store: &dyn Store, teapot: &Product, paid_at: Timestamp) -> Ord
     let placed = place(store, &unique_user(), &[(teapot, 1)], created).await;
     store
         .mark_order_paid(
-            &placed.id,
+            &placed,
             &event_id(),
             paid_at,
             &event(&placed, OrderEventType::OrderPaid, paid_at),
         )
         .await
-        .unwrap_or_else(|e| panic!("mark_order_paid at {paid_at} failed: {e:?}"))
+        .unwrap_or_else(|e| panic!("mark_order_paid at {paid_at} failed: {e:?}"));
+    stored_order(store, &placed.id).await
 }
 
 /// `[from, to)`: paid exactly at `from` is in, a millisecond before `to` is in, exactly at `to` or
@@ -38,7 +39,7 @@ pub async fn paid_orders_between_is_half_open(store: Arc<dyn Store>) {
     let cancelled = place(&*store, &unique_user(), &[(&teapot, 1)], ms(from, 120_000)).await;
     store
         .cancel_order(
-            &cancelled.id,
+            &cancelled,
             ms(from, 180_000),
             &event(&cancelled, OrderEventType::OrderCancelled, ms(from, 180_000)),
         )
@@ -46,7 +47,7 @@ pub async fn paid_orders_between_is_half_open(store: Arc<dyn Store>) {
         .expect("cancel_order");
     let refunded = place(&*store, &unique_user(), &[(&teapot, 1)], ms(from, 240_000)).await;
     store
-        .flag_refund_due(&refunded.id, &event_id(), ms(from, 300_000))
+        .flag_refund_due(&refunded, &event_id(), ms(from, 300_000))
         .await
         .expect("flag_refund_due");
 

@@ -84,14 +84,28 @@ pub trait Store: Send + Sync {
     async fn adjust_stock(&self, id: &ProductId, delta: StockDelta, now: Timestamp) -> Result<Product, StoreError>;
 
     // Orders.
+    /// Everything placing an order reads, in one round trip where the store allows: the products
+    /// that exist among `ids`, and the idempotency record of `key` when one was sent.
+    async fn order_inputs(
+        &self,
+        ids: &[ProductId],
+        key: Option<(&UserId, &IdempotencyKey)>,
+    ) -> Result<(Vec<Product>, Option<IdempotencyRecord>), StoreError> {
+        let record = match key {
+            Some((user, key)) => self.idempotency_record(user, key).await?,
+            None => None,
+        };
+        Ok((self.products(ids).await?, record))
+    }
     /// Conflicts: `InsufficientStock(id)`, `ProductUnavailable(id)`, `IdempotencyKeyTaken`.
     async fn place_order(&self, placement: &OrderPlacement) -> Result<(), StoreError>;
     async fn order(&self, id: &OrderId) -> Result<Option<Order>, StoreError>;
     /// The user's orders, newest first, starting after (older than) `before`.
     async fn orders_of(&self, user: &UserId, before: Option<&OrderId>, limit: usize) -> Result<Vec<Order>, StoreError>;
-    /// Cancels an open order (pending and not past due at `now`) and returns its stock, with its
-    /// `order_cancelled` event. Conflicts: `NotFound`, `OrderClosed`.
-    async fn cancel_order(&self, id: &OrderId, now: Timestamp, event: &OrderEvent) -> Result<Order, StoreError>;
+    /// Cancels `order` (as the caller just read it) if it is still open (pending and not past due
+    /// at `now`, checked inside the write), returns its stock and writes its `order_cancelled`
+    /// event. Returns the cancelled order. Conflicts: `NotFound`, `OrderClosed`.
+    async fn cancel_order(&self, order: &Order, now: Timestamp, event: &OrderEvent) -> Result<Order, StoreError>;
     async fn idempotency_record(
         &self,
         user: &UserId,
@@ -100,18 +114,18 @@ pub trait Store: Send + Sync {
 
     // Payments.
     async fn payment_event_seen(&self, payment_event_id: &str) -> Result<bool, StoreError>;
-    /// Marks an open order paid, remembers the payment event and writes `order_paid`.
-    /// Conflicts: `NotFound`, `OrderClosed`, `PaymentEventSeen`.
+    /// Marks `order` paid if it is still open at `now` (checked inside the write), remembers the
+    /// payment event and writes `order_paid`. Conflicts: `NotFound`, `OrderClosed`, `PaymentEventSeen`.
     async fn mark_order_paid(
         &self,
-        id: &OrderId,
+        order: &Order,
         payment_event_id: &str,
         now: Timestamp,
         event: &OrderEvent,
-    ) -> Result<Order, StoreError>;
-    /// Flags a payment that arrived for an order that can no longer take it, and remembers the
+    ) -> Result<(), StoreError>;
+    /// Flags a payment that arrived for `order` when it can no longer take it, and remembers the
     /// event. Conflicts: `NotFound`, `PaymentEventSeen`.
-    async fn flag_refund_due(&self, id: &OrderId, payment_event_id: &str, now: Timestamp) -> Result<Order, StoreError>;
+    async fn flag_refund_due(&self, order: &Order, payment_event_id: &str, now: Timestamp) -> Result<(), StoreError>;
     /// Remembers a payment event that changes nothing (a failed payment). Conflict: `PaymentEventSeen`.
     async fn remember_payment_event(&self, payment_event_id: &str, now: Timestamp) -> Result<(), StoreError>;
 

@@ -42,22 +42,19 @@ pub async fn place_order(
     lines: &[(ProductId, Quantity)],
     idempotency: Option<IdempotentRequest>,
 ) -> Result<PlacedOrder, Error> {
-    // A retry of the same request replays at once, even if the catalog has changed since.
+    // One read for the products and the key's record. A retry of the same request replays at
+    // once, even if the catalog has changed since.
+    let ids: Vec<ProductId> = lines.iter().map(|(id, _)| id.clone()).collect();
+    let key = idempotency.as_ref().map(|request| (&caller.user_id, &request.key));
+    let (products, stored) = app.store.order_inputs(&ids, key).await?;
     let mut key_used_for_another_request = false;
-    if let Some(request) = &idempotency {
-        if let Some(stored) = app.store.idempotency_record(&caller.user_id, &request.key).await? {
-            key_used_for_another_request = stored.fingerprint != request.fingerprint;
-            if !key_used_for_another_request {
-                return replay(&stored, request);
-            }
+    if let (Some(stored), Some(request)) = (&stored, &idempotency) {
+        key_used_for_another_request = stored.fingerprint != request.fingerprint;
+        if !key_used_for_another_request {
+            return replay(stored, request);
         }
     }
-
-    let ids: Vec<ProductId> = lines.iter().map(|(id, _)| id.clone()).collect();
-    let products: HashMap<ProductId, _> = app
-        .store
-        .products(&ids)
-        .await?
+    let products: HashMap<ProductId, _> = products
         .into_iter()
         .filter(|p| p.active)
         .map(|p| (p.id.clone(), p))
@@ -200,7 +197,7 @@ pub async fn cancel_order(app: &App, caller: &Caller, id: &OrderId) -> Result<Or
         OrderStatus::PendingPayment => {}
     }
     let event = order_event(app, &order, OrderEventType::OrderCancelled);
-    match app.store.cancel_order(id, now, &event).await {
+    match app.store.cancel_order(&order, now, &event).await {
         Ok(cancelled) => Ok(cancelled),
         Err(StoreError::Conflict(Conflict::OrderClosed)) => {
             // Something else closed it between our read and our write: answer for what it is now.

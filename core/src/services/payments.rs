@@ -51,14 +51,14 @@ pub async fn receive_payment(app: &App, event: &PaymentEvent) -> Result<(), Erro
         PaymentOutcome::Failed => app.store.remember_payment_event(&event.id, now).await,
         PaymentOutcome::Succeeded if order.is_open_at(now) => {
             let paid = order_event(app, &order, OrderEventType::OrderPaid);
-            match app.store.mark_order_paid(&order_id, &event.id, now, &paid).await {
+            match app.store.mark_order_paid(&order, &event.id, now, &paid).await {
                 Err(StoreError::Conflict(Conflict::OrderClosed)) => {
-                    app.store.flag_refund_due(&order_id, &event.id, now).await.map(drop)
+                    app.store.flag_refund_due(&order, &event.id, now).await
                 }
-                other => other.map(drop),
+                other => other,
             }
         }
-        PaymentOutcome::Succeeded => app.store.flag_refund_due(&order_id, &event.id, now).await.map(drop),
+        PaymentOutcome::Succeeded => app.store.flag_refund_due(&order, &event.id, now).await,
     };
     match applied {
         Ok(()) | Err(StoreError::Conflict(Conflict::PaymentEventSeen)) => Ok(()),
