@@ -1,0 +1,99 @@
+//! The table's definition, in one place: `orderly table create` builds the table from it, the
+//! tests create their tables from it, and a test checks `template.yaml` declares the same.
+
+use crate::errors::{build, sdk};
+use crate::keys;
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection, ProjectionType,
+    ScalarAttributeType, StreamSpecification, StreamViewType, TimeToLiveSpecification,
+};
+use aws_sdk_dynamodb::Client;
+use orderly_core::ports::StoreError;
+
+/// A global secondary index: its name and its partition and sort key attributes.
+pub struct Index {
+    pub name: &'static str,
+    pub partition_key: &'static str,
+    pub sort_key: &'static str,
+}
+
+pub const PARTITION_KEY: &str = keys::PK;
+pub const SORT_KEY: &str = keys::SK;
+pub const TTL_ATTRIBUTE: &str = keys::TTL;
+pub const INDEXES: [Index; 2] = [
+    Index {
+        name: keys::GSI1,
+        partition_key: keys::GSI1PK,
+        sort_key: keys::GSI1SK,
+    },
+    Index {
+        name: keys::GSI2,
+        partition_key: keys::GSI2PK,
+        sort_key: keys::GSI2SK,
+    },
+];
+pub const STREAM_VIEW: StreamViewType = StreamViewType::NewAndOldImages;
+
+fn key(name: &str, kind: KeyType) -> Result<KeySchemaElement, StoreError> {
+    KeySchemaElement::builder()
+        .attribute_name(name)
+        .key_type(kind)
+        .build()
+        .map_err(|e| build("key schema", e))
+}
+
+fn string_attribute(name: &str) -> Result<AttributeDefinition, StoreError> {
+    AttributeDefinition::builder()
+        .attribute_name(name)
+        .attribute_type(ScalarAttributeType::S)
+        .build()
+        .map_err(|e| build("attribute definition", e))
+}
+
+/// Creates the table with its keys, indexes and stream, on demand, and turns on TTL.
+pub async fn create_table(client: &Client, table: &str) -> Result<(), StoreError> {
+    let mut request = client
+        .create_table()
+        .table_name(table)
+        .billing_mode(BillingMode::PayPerRequest)
+        .key_schema(key(PARTITION_KEY, KeyType::Hash)?)
+        .key_schema(key(SORT_KEY, KeyType::Range)?)
+        .attribute_definitions(string_attribute(PARTITION_KEY)?)
+        .attribute_definitions(string_attribute(SORT_KEY)?)
+        .stream_specification(
+            StreamSpecification::builder()
+                .stream_enabled(true)
+                .stream_view_type(STREAM_VIEW)
+                .build()
+                .map_err(|e| build("stream", e))?,
+        );
+    for index in &INDEXES {
+        request = request
+            .attribute_definitions(string_attribute(index.partition_key)?)
+            .attribute_definitions(string_attribute(index.sort_key)?)
+            .global_secondary_indexes(
+                GlobalSecondaryIndex::builder()
+                    .index_name(index.name)
+                    .key_schema(key(index.partition_key, KeyType::Hash)?)
+                    .key_schema(key(index.sort_key, KeyType::Range)?)
+                    .projection(Projection::builder().projection_type(ProjectionType::All).build())
+                    .build()
+                    .map_err(|e| build("index", e))?,
+            );
+    }
+    request.send().await.map_err(|e| sdk("CreateTable", e))?;
+    client
+        .update_time_to_live()
+        .table_name(table)
+        .time_to_live_specification(
+            TimeToLiveSpecification::builder()
+                .attribute_name(TTL_ATTRIBUTE)
+                .enabled(true)
+                .build()
+                .map_err(|e| build("TTL", e))?,
+        )
+        .send()
+        .await
+        .map_err(|e| sdk("UpdateTimeToLive", e))?;
+    Ok(())
+}
