@@ -3,6 +3,7 @@
 
 use crate::errors::{build, sdk};
 use crate::keys;
+use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection, ProjectionType,
     ScalarAttributeType, StreamSpecification, StreamViewType, TimeToLiveSpecification,
@@ -50,8 +51,16 @@ fn string_attribute(name: &str) -> Result<AttributeDefinition, StoreError> {
         .map_err(|e| build("attribute definition", e))
 }
 
+#[derive(Debug, thiserror::Error)]
+pub enum CreateTableError {
+    #[error("the table {0} already exists")]
+    AlreadyExists(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
 /// Creates the table with its keys, indexes and stream, on demand, and turns on TTL.
-pub async fn create_table(client: &Client, table: &str) -> Result<(), StoreError> {
+pub async fn create_table(client: &Client, table: &str) -> Result<(), CreateTableError> {
     let mut request = client
         .create_table()
         .table_name(table)
@@ -81,7 +90,13 @@ pub async fn create_table(client: &Client, table: &str) -> Result<(), StoreError
                     .map_err(|e| build("index", e))?,
             );
     }
-    request.send().await.map_err(|e| sdk("CreateTable", e))?;
+    match request.send().await {
+        Ok(_) => {}
+        Err(SdkError::ServiceError(service)) if service.err().is_resource_in_use_exception() => {
+            return Err(CreateTableError::AlreadyExists(table.to_string()));
+        }
+        Err(other) => return Err(sdk("CreateTable", other).into()),
+    }
     client
         .update_time_to_live()
         .table_name(table)
@@ -96,4 +111,25 @@ pub async fn create_table(client: &Client, table: &str) -> Result<(), StoreError
         .await
         .map_err(|e| sdk("UpdateTimeToLive", e))?;
     Ok(())
+}
+
+pub const TABLE_NAME_VARIABLE: &str = "TABLE_NAME";
+
+/// The table's name from `TABLE_NAME`: 3–255 characters of `[A-Za-z0-9_.-]`, as DynamoDB allows.
+pub fn table_name_from(vars: &std::collections::HashMap<String, String>) -> Result<String, orderly_core::ConfigError> {
+    let invalid = |message: &str| orderly_core::ConfigError::new(TABLE_NAME_VARIABLE, message);
+    let name = vars
+        .get(TABLE_NAME_VARIABLE)
+        .ok_or_else(|| invalid("must be set to the DynamoDB table's name"))?;
+    let valid = (3..=255).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'));
+    if valid {
+        Ok(name.clone())
+    } else {
+        Err(invalid(
+            "must be 3 to 255 characters of A-Z, a-z, 0-9, '_', '.' and '-'",
+        ))
+    }
 }

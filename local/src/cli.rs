@@ -1,6 +1,6 @@
 //! The command line: `serve`, `token` and `webhook`.
 
-use crate::{client, logging, secrets, server, settings};
+use crate::{client, logging, secrets, server, settings, stores};
 use clap::{Parser, Subcommand, ValueEnum};
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -49,6 +49,11 @@ enum Command {
         #[arg(long, default_value = secrets::DEFAULT_DATA_DIR)]
         data_dir: PathBuf,
     },
+    /// Manage the DynamoDB table (TABLE_NAME, endpoint and credentials from the AWS environment).
+    Table {
+        #[command(subcommand)]
+        action: TableAction,
+    },
     /// Send a correctly signed payment webhook for an order to a running server.
     Webhook {
         #[arg(value_enum)]
@@ -68,6 +73,14 @@ enum Command {
 pub enum StoreKind {
     /// One SQLite file in the data dir.
     Embedded,
+    /// The DynamoDB table named by TABLE_NAME (endpoint and credentials from the AWS environment).
+    Dynamodb,
+}
+
+#[derive(Subcommand)]
+enum TableAction {
+    /// Create the table with its keys, indexes, stream and TTL.
+    Create,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -85,6 +98,8 @@ pub enum CliError {
     #[error(transparent)]
     Server(#[from] server::ServerError),
     #[error(transparent)]
+    Store(#[from] stores::StoreSetupError),
+    #[error(transparent)]
     Client(#[from] client::ClientError),
 }
 
@@ -93,12 +108,22 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Serve {
             addr,
             data_dir,
-            store: StoreKind::Embedded,
+            store,
             log_format,
         } => {
             logging::init(log_format);
             let settings = settings::ServeSettings::from_environment(&data_dir)?;
-            server::serve(addr, &data_dir, settings).await?;
+            let store = match store {
+                StoreKind::Embedded => stores::embedded(&data_dir)?,
+                StoreKind::Dynamodb => stores::dynamodb().await?,
+            };
+            server::serve(addr, store, settings).await?;
+        }
+        Command::Table {
+            action: TableAction::Create,
+        } => {
+            let table = stores::create_table().await?;
+            println!("created table {table}");
         }
         Command::Token {
             sub,

@@ -6,6 +6,7 @@ mod logging;
 mod secrets;
 mod server;
 mod settings;
+mod stores;
 
 use clap::Parser;
 use std::process::ExitCode;

@@ -9,31 +9,23 @@ use bytes::{Bytes, BytesMut};
 use http_body_util::BodyExt;
 use orderly_core::api::{self, ApiRequest, MAX_BODY_BYTES};
 use orderly_core::auth::Authenticator;
-use orderly_core::ports::{SystemClock, UlidGenerator};
+use orderly_core::ports::{Store, SystemClock, UlidGenerator};
 use orderly_core::App;
-use orderly_embedded_store::{EmbeddedStore, OpenError};
 use std::net::SocketAddr;
-use std::path::Path;
 use std::sync::Arc;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {
-    #[error(transparent)]
-    Store(#[from] OpenError),
-    #[error("cannot create the data dir {0}: {1}")]
-    DataDir(String, std::io::Error),
     #[error("cannot listen on {0}: {1}")]
     Bind(SocketAddr, std::io::Error),
     #[error("the server failed: {0}")]
     Serve(std::io::Error),
 }
 
-pub async fn serve(addr: SocketAddr, data_dir: &Path, settings: ServeSettings) -> Result<(), ServerError> {
-    std::fs::create_dir_all(data_dir).map_err(|e| ServerError::DataDir(data_dir.display().to_string(), e))?;
-    let store = EmbeddedStore::open(data_dir)?;
+pub async fn serve(addr: SocketAddr, store: Arc<dyn Store>, settings: ServeSettings) -> Result<(), ServerError> {
     let clock = Arc::new(SystemClock);
     let app = Arc::new(App::new(
-        Arc::new(store),
+        store,
         clock.clone(),
         Arc::new(UlidGenerator::new(clock)),
         settings.core,
@@ -44,12 +36,12 @@ pub async fn serve(addr: SocketAddr, data_dir: &Path, settings: ServeSettings) -
         .await
         .map_err(|e| ServerError::Bind(addr, e))?;
     let bound = listener.local_addr().map_err(|e| ServerError::Bind(addr, e))?;
-    tracing::info!(data_dir = %data_dir.display(), "listening on http://{bound}");
+    tracing::info!("listening on http://{bound}");
     axum::serve(listener, router)
         .with_graceful_shutdown(shutdown_requested())
         .await
         .map_err(ServerError::Serve)?;
-    // In-flight requests have finished; dropping the last handle closes the database cleanly.
+    // In-flight requests have finished; dropping the last handle closes the store cleanly.
     drop(app);
     tracing::info!("stopped");
     Ok(())

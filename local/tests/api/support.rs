@@ -50,7 +50,10 @@ impl TestServer {
             .prefix("orderly-api-test-")
             .tempdir()
             .expect("create temporary data dir");
-        let env: Vec<(String, String)> = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let mut env: Vec<(String, String)> = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        if let Some(dynamodb) = dynamodb_under_test() {
+            env.extend(dynamodb);
+        }
         let logs: SharedLog = Arc::new(Mutex::new(Vec::new()));
         let (child, base) = spawn_server(dir.path(), &env, &logs);
         let client = reqwest::Client::builder()
@@ -196,6 +199,56 @@ impl Drop for TestServer {
     }
 }
 
+/// The store the suite runs on: the embedded default, or, with `ORDERLY_TEST_STORE=dynamodb`, a
+/// fresh table on the DynamoDB Local of `ORDERLY_TEST_DYNAMODB_ENDPOINT` (created with
+/// `orderly table create`). Returns the environment the server then needs.
+fn dynamodb_under_test() -> Option<Vec<(String, String)>> {
+    match std::env::var("ORDERLY_TEST_STORE").as_deref() {
+        Err(_) | Ok("embedded") => return None,
+        Ok("dynamodb") => {}
+        Ok(other) => panic!("ORDERLY_TEST_STORE={other}: expected embedded or dynamodb"),
+    }
+    let endpoint = std::env::var("ORDERLY_TEST_DYNAMODB_ENDPOINT")
+        .expect("ORDERLY_TEST_STORE=dynamodb needs ORDERLY_TEST_DYNAMODB_ENDPOINT: run scripts/test");
+    assert!(
+        endpoint.starts_with("http://127.0.0.1:"),
+        "tests only talk to 127.0.0.1, not {endpoint}"
+    );
+    let table = format!("orderly-api-{}", now_nanos());
+    let env: Vec<(String, String)> = [
+        ("TABLE_NAME", table.as_str()),
+        ("AWS_ENDPOINT_URL", endpoint.as_str()),
+        ("AWS_REGION", "us-east-1"),
+        ("AWS_ACCESS_KEY_ID", "test"),
+        ("AWS_SECRET_ACCESS_KEY", "test"),
+        ("AWS_EC2_METADATA_DISABLED", "true"),
+    ]
+    .iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    let created = Command::new(env!("CARGO_BIN_EXE_orderly"))
+        .args(["table", "create"])
+        .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .output()
+        .expect("run orderly table create");
+    assert!(
+        created.status.success(),
+        "orderly table create failed: {}",
+        String::from_utf8_lossy(&created.stderr)
+    );
+    Some(env)
+}
+
+fn now_nanos() -> u128 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static SEQUENCE: AtomicU64 = AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    nanos * 1000 + u128::from(SEQUENCE.fetch_add(1, Ordering::Relaxed) % 1000)
+}
+
 fn spawn_server(dir: &Path, env: &[(String, String)], logs: &SharedLog) -> (Child, String) {
     let bin = env!("CARGO_BIN_EXE_orderly");
     let mut cmd = Command::new(bin);
@@ -206,6 +259,9 @@ fn spawn_server(dir: &Path, env: &[(String, String)], logs: &SharedLog) -> (Chil
         .arg(dir)
         .arg("--log-format")
         .arg("json");
+    if env.iter().any(|(k, _)| k == "TABLE_NAME") {
+        cmd.arg("--store").arg("dynamodb");
+    }
     for k in ["ORDER_TTL_SECONDS", "CURRENCY", "TABLE_NAME", "RUST_LOG"] {
         cmd.env_remove(k);
     }
