@@ -276,6 +276,9 @@ impl Store for DynamoStore {
         ];
         match self.transact(actions).await {
             Ok(()) => Ok(()),
+            // The id is fresh, so an existing item with it is our own earlier attempt, which
+            // committed although its answer was lost (e.g. DynamoDB restarted in between).
+            Err(Cancelled::Reasons(reasons)) if failed(&reasons, 0) => Ok(()),
             Err(Cancelled::Reasons(reasons)) if failed(&reasons, 1) => Err(conflict(Conflict::SkuTaken)),
             Err(Cancelled::Reasons(reasons)) => Err(unexpected("insert_product", &reasons)),
             Err(Cancelled::Store(error)) => Err(error),
@@ -475,6 +478,7 @@ impl Store for DynamoStore {
                 values([(":quantity", n(line.quantity.get())), (":true", b(true))]),
             )?);
         }
+        let order_index = actions.len();
         actions.push(self.put(items::order_item(order), Some(NOT_EXISTS))?);
         actions.push(self.put(items::event_item(&placement.event), Some(NOT_EXISTS))?);
         let idempotency_index = actions.len();
@@ -486,6 +490,11 @@ impl Store for DynamoStore {
             Err(Cancelled::Store(error)) => return Err(error),
             Err(Cancelled::Reasons(reasons)) => reasons,
         };
+        // The order id is fresh: if it exists, our own earlier attempt committed and only its
+        // answer was lost. Everything else in this transaction committed with it.
+        if failed(&reasons, order_index) {
+            return Ok(());
+        }
         if placement.idempotency.is_some() && failed(&reasons, idempotency_index) {
             return Err(conflict(Conflict::IdempotencyKeyTaken));
         }

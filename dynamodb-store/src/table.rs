@@ -90,7 +90,15 @@ pub async fn create_table(client: &Client, table: &str) -> Result<(), CreateTabl
                     .map_err(|e| build("index", e))?,
             );
     }
-    match request.send().await {
+    // Creating a table is an admin operation, slow on a cold DynamoDB Local: the request path's
+    // 1 s attempt timeout would make the SDK retry a create that is in fact succeeding.
+    let patient = aws_sdk_dynamodb::config::Builder::default().timeout_config(
+        aws_config::timeout::TimeoutConfig::builder()
+            .operation_attempt_timeout(std::time::Duration::from_secs(20))
+            .operation_timeout(std::time::Duration::from_secs(60))
+            .build(),
+    );
+    match request.customize().config_override(patient).send().await {
         Ok(_) => {}
         Err(SdkError::ServiceError(service)) if service.err().is_resource_in_use_exception() => {
             return Err(CreateTableError::AlreadyExists(table.to_string()));
