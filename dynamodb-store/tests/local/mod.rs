@@ -30,6 +30,7 @@ pub fn client_for(endpoint: &str) -> aws_sdk_dynamodb::Client {
 }
 
 /// A store on a brand-new table of its own.
+#[allow(dead_code)] // used by the conformance tests, not by every test binary that includes this module
 pub async fn fresh_store() -> Arc<dyn Store> {
     let client = client_for(&endpoint());
     let name = format!("orderly-test-{}", ulid::Ulid::new().to_string().to_lowercase());
