@@ -283,3 +283,76 @@ pub fn report(item: &Item) -> Result<DailyReport, StoreError> {
         computed_at: Timestamp::from_millis(get_n(item, "computed_at")?),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use orderly_core::domain::{Currency, IdempotencyKey as Key};
+
+    fn ok<T>(result: Result<T, String>) -> T {
+        result.unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    fn sample_order() -> Order {
+        let line = OrderLine {
+            product_id: ProductId::from_ulid(ulid::Ulid::new()),
+            sku: ok(Sku::parse("TEA-1")),
+            name: ok(ProductName::parse("Tea")),
+            unit_price_cents: Cents::new(250),
+            quantity: ok(Quantity::parse(2)),
+            line_total_cents: Cents::new(500),
+        };
+        Order {
+            id: OrderId::from_ulid(ulid::Ulid::new()),
+            user_id: ok(UserId::parse("ada")),
+            status: OrderStatus::PendingPayment,
+            lines: vec![line],
+            total_cents: Cents::new(500),
+            currency: ok(Currency::parse("USD")),
+            created_at: Timestamp::from_millis(1_000),
+            updated_at: Timestamp::from_millis(1_000),
+            expires_at: Timestamp::from_millis(901_000),
+            paid_at: None,
+            refund_due: false,
+        }
+    }
+
+    #[test]
+    fn items_round_trip() {
+        let order = sample_order();
+        assert_eq!(order_item(&order).get("GSI2PK"), Some(&s("PENDING")));
+        assert_eq!(self::order(&order_item(&order)).ok(), Some(order));
+    }
+
+    #[test]
+    fn a_later_version_s_additions_are_ignored_and_missing_optionals_default() {
+        let order = sample_order();
+        let mut item = order_item(&order);
+        item.insert("schema".into(), n(2));
+        item.insert("gift_wrap".into(), b(true));
+        item.remove("refund_due");
+        assert_eq!(self::order(&item).ok(), Some(order));
+    }
+
+    #[test]
+    fn corrupt_items_are_errors_not_panics() {
+        let mut item = order_item(&sample_order());
+        item.insert("total_cents".into(), s("lots"));
+        assert!(self::order(&item).is_err());
+        item.remove("total_cents");
+        assert!(self::order(&item).is_err());
+        let record = IdempotencyRecord {
+            user_id: ok(UserId::parse("ada")),
+            key: ok(Key::parse("k")),
+            fingerprint: "f".into(),
+            status: 201,
+            location: "/v1/orders/x".into(),
+            body: "{}".into(),
+            created_at: Timestamp::from_millis(0),
+        };
+        let mut item = idempotency_item(&record);
+        assert_eq!(idempotency_record(&item).ok(), Some(record));
+        item.insert("status".into(), b(true));
+        assert!(idempotency_record(&item).is_err());
+    }
+}

@@ -34,6 +34,12 @@ use orderly_core::ports::{Conflict, OrderPlacement, Store, StoreError};
 use std::collections::HashMap;
 
 const NOT_EXISTS: &str = "attribute_not_exists(PK)";
+/// Non-idempotent updates (`ADD stock`, `version + 1`) write a fresh token and are conditioned on
+/// the stored token being another: when the SDK retries one whose answer was lost, the retry
+/// fails that condition and finds its own token, so it reports the first success instead of
+/// applying the change twice.
+const WRITE_TOKEN: &str = "write_token";
+const NOT_APPLIED_YET: &str = "(attribute_not_exists(#write_token) OR #write_token <> :token)";
 const CONDITION_FAILED: &str = "ConditionalCheckFailed";
 /// BatchGetItem answers at most this many keys per call; an order needs at most 26.
 const BATCH_GET_MAX: usize = 100;
@@ -242,6 +248,12 @@ fn ulid_token() -> String {
     ulid::Ulid::new().to_string()
 }
 
+/// Whether the item a failed condition returned carries this call's own write token.
+fn applied_by(item: Option<&Item>, token: &str) -> bool {
+    item.and_then(|item| item.get(WRITE_TOKEN))
+        .is_some_and(|stored| stored.as_s().is_ok_and(|t| t == token))
+}
+
 fn conflict(conflict: Conflict) -> StoreError {
     StoreError::Conflict(conflict)
 }
@@ -340,10 +352,20 @@ impl Store for DynamoStore {
         expected_version: Option<u64>,
         now: Timestamp,
     ) -> Result<Product, StoreError> {
-        let mut set = vec!["#version = #version + :one", "#updated_at = :now"];
+        let token = ulid_token();
+        let mut set = vec![
+            "#version = #version + :one",
+            "#updated_at = :now",
+            "#write_token = :token",
+        ];
         let mut remove = Vec::new();
-        let mut attribute_values = values([(":one", n(1)), (":now", n(now.as_millis()))]);
-        let mut attribute_names = names([("#version", "version"), ("#updated_at", "updated_at"), ("#PK", "PK")]);
+        let mut attribute_values = values([(":one", n(1)), (":now", n(now.as_millis())), (":token", s(&token))]);
+        let mut attribute_names = names([
+            ("#version", "version"),
+            ("#updated_at", "updated_at"),
+            ("#PK", "PK"),
+            ("#write_token", WRITE_TOKEN),
+        ]);
         if let Some(name) = &change.name {
             set.push("#name = :name");
             attribute_names.insert("#name".into(), "name".into());
@@ -389,9 +411,9 @@ impl Store for DynamoStore {
         let condition = match expected_version {
             Some(version) => {
                 attribute_values.insert(":expected".into(), n(version));
-                "attribute_exists(#PK) AND #version = :expected"
+                format!("attribute_exists(#PK) AND #version = :expected AND {NOT_APPLIED_YET}")
             }
-            None => "attribute_exists(#PK)",
+            None => format!("attribute_exists(#PK) AND {NOT_APPLIED_YET}"),
         };
         let answer = self
             .client
@@ -409,6 +431,11 @@ impl Store for DynamoStore {
         match answer {
             Ok(output) => items::product(&output.attributes.unwrap_or_default()),
             Err(SdkError::ServiceError(service)) => match service.err() {
+                UpdateItemError::ConditionalCheckFailedException(e) if applied_by(e.item.as_ref(), &token) => e
+                    .item
+                    .as_ref()
+                    .map(items::product)
+                    .unwrap_or_else(|| Err(conflict(Conflict::NotFound))),
                 UpdateItemError::ConditionalCheckFailedException(e)
                     if e.item.as_ref().is_some_and(|i| !i.is_empty()) =>
                 {
@@ -423,36 +450,40 @@ impl Store for DynamoStore {
 
     async fn adjust_stock(&self, id: &ProductId, delta: StockDelta, now: Timestamp) -> Result<Product, StoreError> {
         let units = delta.units();
-        let (condition, bound) = if units < 0 {
-            ("attribute_exists(PK) AND stock >= :bound", -units)
+        let (bound_condition, bound) = if units < 0 {
+            ("stock >= :bound", -units)
         } else {
-            ("attribute_exists(PK) AND stock <= :bound", Stock::MAX - units)
+            ("stock <= :bound", Stock::MAX - units)
         };
-        // No SDK retries here: `ADD` is not idempotent, and a retry after a lost answer would
-        // apply the adjustment twice. A timeout surfaces as 503 and the admin decides.
+        let token = ulid_token();
         let answer = self
             .client
             .update_item()
             .table_name(&self.table)
             .set_key(Some(keys::product(id)))
-            .update_expression("ADD stock :delta SET updated_at = :now")
-            .condition_expression(condition)
+            .update_expression("ADD stock :delta SET updated_at = :now, #write_token = :token")
+            .condition_expression(format!(
+                "attribute_exists(PK) AND {bound_condition} AND {NOT_APPLIED_YET}"
+            ))
+            .set_expression_attribute_names(Some(names([("#write_token", WRITE_TOKEN)])))
             .set_expression_attribute_values(Some(values([
                 (":delta", n(units)),
                 (":now", n(now.as_millis())),
                 (":bound", n(bound)),
+                (":token", s(&token)),
             ])))
             .return_values(ReturnValue::AllNew)
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
-            .customize()
-            .config_override(
-                aws_sdk_dynamodb::config::Builder::default().retry_config(aws_config::retry::RetryConfig::disabled()),
-            )
             .send()
             .await;
         match answer {
             Ok(output) => items::product(&output.attributes.unwrap_or_default()),
             Err(SdkError::ServiceError(service)) => match service.err() {
+                UpdateItemError::ConditionalCheckFailedException(e) if applied_by(e.item.as_ref(), &token) => e
+                    .item
+                    .as_ref()
+                    .map(items::product)
+                    .unwrap_or_else(|| Err(conflict(Conflict::NotFound))),
                 UpdateItemError::ConditionalCheckFailedException(e) => match &e.item {
                     Some(item) if !item.is_empty() && units < 0 => {
                         Err(conflict(Conflict::InsufficientStock(id.clone())))
