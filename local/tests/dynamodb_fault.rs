@@ -11,7 +11,7 @@ use std::collections::HashMap;
 use std::net::{TcpListener, TcpStream};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -224,9 +224,11 @@ async fn orders_survive_dynamodb_dying_mid_burst() {
     let buyers: Vec<String> = (0..BUYERS).map(|n| format!("fault-buyer-{n}")).collect();
     let stop = Arc::new(AtomicBool::new(false));
     let phase = Arc::new(AtomicU8::new(0));
+    let recovered = Arc::new(AtomicUsize::new(0));
     let mut burst = Vec::new();
     for (n, buyer) in buyers.iter().enumerate() {
         let (http, base, stop, phase) = (http.clone(), base.clone(), Arc::clone(&stop), Arc::clone(&phase));
+        let recovered = Arc::clone(&recovered);
         let (token, product) = (token(buyer, false), products[n % PRODUCTS].clone());
         burst.push(tokio::spawn(async move {
             let mut outcomes = Vec::new();
@@ -245,6 +247,9 @@ async fn orders_survive_dynamodb_dying_mid_burst() {
                 let body: Value = answer.json().await.unwrap_or(Value::Null);
                 let order_id = (status == 201).then(|| body["id"].as_str().unwrap_or_default().to_string());
                 let answered_in = phase.load(Ordering::SeqCst);
+                if sent_in == 2 && status == 201 {
+                    recovered.fetch_add(1, Ordering::SeqCst);
+                }
                 outcomes.push(Outcome {
                     phase: sent_in,
                     answered_in,
@@ -270,7 +275,12 @@ async fn orders_survive_dynamodb_dying_mid_burst() {
     tokio::time::sleep(Duration::from_millis(1500)).await;
     let mut dynamodb = DynamoDbLocal::start(data.path(), port);
     phase.store(2, Ordering::SeqCst);
-    tokio::time::sleep(Duration::from_millis(3000)).await;
+    // Keep ordering until every buyer's orders go through again: a cold JVM on a busy machine can
+    // take a while, so wait for the outcome rather than for a fixed time.
+    let recovery_deadline = Instant::now() + Duration::from_secs(90);
+    while recovered.load(Ordering::SeqCst) < BUYERS && Instant::now() < recovery_deadline {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     stop.store(true, Ordering::Relaxed);
 
     let mut outcomes = Vec::new();
