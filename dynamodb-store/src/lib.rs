@@ -24,7 +24,7 @@ use aws_sdk_dynamodb::types::{
     AttributeValue, CancellationReason, KeysAndAttributes, Put, ReturnValue, ReturnValuesOnConditionCheckFailure,
     TransactWriteItem, Update,
 };
-use aws_sdk_dynamodb::Client;
+pub use aws_sdk_dynamodb::Client;
 use errors::{build, reason_code, sdk};
 use orderly_core::domain::{
     DailyReport, Date, DisplayName, IdempotencyKey, IdempotencyRecord, Order, OrderEvent, OrderId, OrderStatus,

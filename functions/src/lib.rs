@@ -1,0 +1,75 @@
+//! What every Orderly Lambda function needs, in one place: configuration read and the DynamoDB
+//! client built once per cold start (failing fast on bad configuration), API Gateway's HTTP API
+//! event turned into the core's request (verified JWT claims, path parameters, base64 bodies),
+//! and the core's response returned as is. A handler never returns `Err` to the runtime: API
+//! Gateway would turn it into an opaque 500 and the detail would be lost.
+
+pub mod catalog;
+mod config;
+mod event;
+
+pub use config::{ConfigError, FunctionConfig};
+
+use lambda_http::{service_fn, Body, Request, Response};
+use orderly_core::api::{self, Operation};
+use orderly_core::App;
+use std::convert::Infallible;
+use std::sync::Arc;
+
+/// One function: a core operation and the ports it runs on, built once and kept warm.
+#[derive(Clone)]
+pub struct Function {
+    operation: Operation,
+    app: Arc<App>,
+}
+
+impl Function {
+    pub fn new(operation: Operation, app: App) -> Self {
+        Function {
+            operation,
+            app: Arc::new(app),
+        }
+    }
+
+    /// Answers one API Gateway request. Infallible by construction: every failure is a response.
+    pub async fn handle(&self, request: Request) -> Result<Response<Body>, Infallible> {
+        let (request, path_parameter) = event::api_request(request, self.operation);
+        let response = api::handle_operation(&self.app, self.operation, path_parameter, request).await;
+        Ok(event::lambda_response(response))
+    }
+}
+
+/// A function's `main`: logging, configuration and client set-up, then the runtime loop.
+pub async fn run(operation: Operation) -> Result<(), lambda_http::Error> {
+    init_logging();
+    let config = match FunctionConfig::from_environment() {
+        Ok(config) => config,
+        Err(error) => {
+            // Fail the cold start, loudly and naming the variable, rather than every request.
+            tracing::error!(%error, "invalid configuration");
+            return Err(error.into());
+        }
+    };
+    let function = Function::new(operation, config.app().await);
+    lambda_http::run(service_fn(move |request| {
+        let function = function.clone();
+        async move { function.handle(request).await }
+    }))
+    .await
+}
+
+/// JSON lines for CloudWatch (the template also sets the function's log format to JSON).
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("AWS_LAMBDA_LOG_LEVEL")
+        .or_else(|_| tracing_subscriber::EnvFilter::try_from_default_env())
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    // `try_init` fails only when a subscriber is already set, which leaves logging working.
+    let _ = tracing_subscriber::fmt()
+        .json()
+        .flatten_event(true)
+        .with_current_span(false)
+        .with_target(false)
+        .without_time()
+        .with_env_filter(filter)
+        .try_init();
+}
