@@ -113,7 +113,11 @@ impl DynamoStore {
 
     /// Commits `actions` atomically, retrying while the only obstacle is a concurrent transaction.
     async fn transact(&self, actions: Vec<TransactWriteItem>) -> Result<(), Cancelled> {
+        let started = std::time::Instant::now();
         for attempt in 1..=retry::MAX_ATTEMPTS {
+            if attempt > 1 && started.elapsed() > retry::BUDGET {
+                break;
+            }
             // A fresh token per attempt: the SDK's own retries of one attempt reuse it, so a
             // commit whose answer was lost is not applied twice.
             let token = ulid_token();
@@ -140,11 +144,7 @@ impl DynamoStore {
             }
             tokio::time::sleep(retry::backoff(attempt)).await;
         }
-        Err(StoreError::Unavailable(format!(
-            "transaction still conflicting after {} attempts",
-            retry::MAX_ATTEMPTS
-        ))
-        .into())
+        Err(StoreError::Unavailable("the transaction kept conflicting with concurrent ones".into()).into())
     }
 
     async fn get(&self, key: Item) -> Result<Option<Item>, StoreError> {

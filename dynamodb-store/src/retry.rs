@@ -7,6 +7,9 @@ use rand::Rng;
 use std::time::Duration;
 
 pub const MAX_ATTEMPTS: u32 = 10;
+/// However many attempts are left, stop retrying after this long: a request must answer well
+/// within a Lambda's timeout (10 s, which also covers the SDK's own per-call limit of 3 s).
+pub const BUDGET: Duration = Duration::from_secs(4);
 const BASE: Duration = Duration::from_millis(10);
 const CAP: Duration = Duration::from_millis(400);
 

@@ -10,11 +10,16 @@ mod event;
 
 pub use config::{ConfigError, FunctionConfig};
 
-use lambda_http::{service_fn, Body, Request, Response};
-use orderly_core::api::{self, Operation};
+use lambda_http::{service_fn, Body, Request, RequestExt, Response};
+use orderly_core::api::{self, ApiRequest, Operation};
 use orderly_core::App;
 use std::convert::Infallible;
 use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// Time kept back before Lambda's deadline to answer 503 ourselves: past the deadline Lambda
+/// kills the invocation and API Gateway answers an opaque 500.
+const DEADLINE_MARGIN: Duration = Duration::from_millis(500);
 
 /// One function: a core operation and the ports it runs on, built once and kept warm.
 #[derive(Clone)]
@@ -33,10 +38,35 @@ impl Function {
 
     /// Answers one API Gateway request. Infallible by construction: every failure is a response.
     pub async fn handle(&self, request: Request) -> Result<Response<Body>, Infallible> {
+        let budget = request
+            .lambda_context_ref()
+            .and_then(|context| time_left(context.deadline));
         let (request, path_parameter) = event::api_request(request, self.operation);
-        let response = api::handle_operation(&self.app, self.operation, path_parameter, request).await;
+        let fallback = ApiRequest {
+            body: Default::default(),
+            ..request.clone()
+        };
+        let work = api::handle_operation(&self.app, self.operation, path_parameter, request);
+        let response = match budget {
+            Some(budget) => match tokio::time::timeout(budget, work).await {
+                Ok(response) => response,
+                Err(_) => api::out_of_time_response(&fallback),
+            },
+            None => work.await,
+        };
         Ok(event::lambda_response(response))
     }
+}
+
+/// How long the request may run: until the deadline (epoch milliseconds) less the margin; zero
+/// when that moment has passed. `None` only when the machine's clock is unreadable.
+fn time_left(deadline_ms: u64) -> Option<Duration> {
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).ok()?;
+    Some(
+        Duration::from_millis(deadline_ms)
+            .saturating_sub(now)
+            .saturating_sub(DEADLINE_MARGIN),
+    )
 }
 
 /// A function's `main`: logging, configuration and client set-up, then the runtime loop.

@@ -854,3 +854,48 @@ async fn oversized_bodies_answer_413() {
         .await
         .assert_problem(413, "payload-too-large");
 }
+
+/// An invocation that would outlive Lambda's deadline answers the contract's 503 itself, in time,
+/// instead of being killed into API Gateway's opaque 500.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_invocation_out_of_time_answers_503_with_retry_after() {
+    use lambda_http::RequestExt;
+    let client = support::client_for(&support::endpoint());
+    let table = format!("orderly-deadline-{}", support::fresh_ulid().to_lowercase());
+    orderly_dynamodb_store::table::create_table(&client, &table)
+        .await
+        .expect("create table");
+    let vars = [
+        ("TABLE_NAME", table.as_str()),
+        ("PAYMENT_WEBHOOK_SECRET", "deadline-secret"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    let config = orderly_functions::FunctionConfig::from_vars(&vars).expect("configuration");
+    let function = orderly_functions::Function::new(support::operation_of("get-product"), config.app_with(client));
+    let text = serde_json::to_string(&support::event("get-product")).expect("event");
+    let mut context = lambda_http::Context::default();
+    // The deadline is already here: no time is left for DynamoDB.
+    context.deadline = u64::try_from(support::now().as_millis()).expect("now");
+    let request = lambda_http::request::from_str(&text)
+        .expect("event")
+        .with_lambda_context(context);
+    let started = std::time::Instant::now();
+    let response = match function.handle(request).await {
+        Ok(response) => response,
+        Err(never) => match never {},
+    };
+    assert!(
+        started.elapsed() < std::time::Duration::from_millis(200),
+        "it must answer at once"
+    );
+    assert_eq!(response.status(), 503);
+    assert!(response.headers().contains_key("retry-after"));
+    assert!(response.headers().contains_key("x-request-id"));
+    let body = match response.body() {
+        lambda_http::Body::Text(text) => text.clone(),
+        other => panic!("a JSON problem, not {other:?}"),
+    };
+    assert!(body.contains("/problems/unavailable"), "{body}");
+}

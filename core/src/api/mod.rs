@@ -43,6 +43,18 @@ pub async fn handle(app: &App, request: ApiRequest) -> ApiResponse {
     respond(app, &request, resolved).await
 }
 
+/// The answer when a request cannot finish in time (a Lambda near its deadline): 503 with
+/// `Retry-After` and the request's id, instead of the platform's opaque timeout error.
+pub fn out_of_time_response(request: &ApiRequest) -> ApiResponse {
+    let request_id = request_id(request);
+    tracing::warn!(request_id = %request_id, "answering 503: the request would outlive the function's deadline");
+    let mut response = problem::problem_response(&Error::Unavailable("out of time".into()));
+    if let Ok(value) = HeaderValue::from_str(&request_id) {
+        response.headers_mut().insert(REQUEST_ID, value);
+    }
+    response
+}
+
 /// Answers a request for an operation already routed, with its path parameter (a Lambda).
 pub async fn handle_operation(
     app: &App,
