@@ -16,10 +16,11 @@ pub mod table;
 
 use async_trait::async_trait;
 use attributes::{b, n, names, s, values, Item};
+use aws_sdk_dynamodb::config::http::HttpResponse;
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
-use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
+use aws_sdk_dynamodb::operation::update_item::{UpdateItemError, UpdateItemOutput};
 use aws_sdk_dynamodb::types::{
     AttributeValue, CancellationReason, KeysAndAttributes, Put, ReturnValue, ReturnValuesOnConditionCheckFailure,
     TransactWriteItem, Update,
@@ -249,9 +250,32 @@ fn ulid_token() -> String {
 }
 
 /// Whether the item a failed condition returned carries this call's own write token.
-fn applied_by(item: Option<&Item>, token: &str) -> bool {
-    item.and_then(|item| item.get(WRITE_TOKEN))
+fn applied_by(item: &Item, token: &str) -> bool {
+    item.get(WRITE_TOKEN)
         .is_some_and(|stored| stored.as_s().is_ok_and(|t| t == token))
+}
+
+/// The product a conditional `UpdateItem` with write token `token` left, or the conflict
+/// `refused` reads from the item as it was (`None`: there is no such product). Finding our own
+/// token means an SDK retry of an update that had already been applied: that is its result.
+fn updated_product(
+    answer: Result<UpdateItemOutput, SdkError<UpdateItemError, HttpResponse>>,
+    token: &str,
+    refused: impl FnOnce(Option<&Item>) -> Conflict,
+) -> Result<Product, StoreError> {
+    match answer {
+        Ok(output) => items::product(&output.attributes.unwrap_or_default()),
+        Err(SdkError::ServiceError(service)) => match service.err() {
+            UpdateItemError::ConditionalCheckFailedException(failed) => {
+                match failed.item.as_ref().filter(|item| !item.is_empty()) {
+                    Some(item) if applied_by(item, token) => items::product(item),
+                    old => Err(conflict(refused(old))),
+                }
+            }
+            _ => Err(sdk("UpdateItem", SdkError::ServiceError(service))),
+        },
+        Err(other) => Err(sdk("UpdateItem", other)),
+    }
 }
 
 fn conflict(conflict: Conflict) -> StoreError {
@@ -428,24 +452,14 @@ impl Store for DynamoStore {
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .send()
             .await;
-        match answer {
-            Ok(output) => items::product(&output.attributes.unwrap_or_default()),
-            Err(SdkError::ServiceError(service)) => match service.err() {
-                UpdateItemError::ConditionalCheckFailedException(e) if applied_by(e.item.as_ref(), &token) => e
-                    .item
-                    .as_ref()
-                    .map(items::product)
-                    .unwrap_or_else(|| Err(conflict(Conflict::NotFound))),
-                UpdateItemError::ConditionalCheckFailedException(e)
-                    if e.item.as_ref().is_some_and(|i| !i.is_empty()) =>
-                {
-                    Err(conflict(Conflict::VersionMismatch))
-                }
-                UpdateItemError::ConditionalCheckFailedException(_) => Err(conflict(Conflict::NotFound)),
-                _ => Err(sdk("UpdateItem", SdkError::ServiceError(service))),
-            },
-            Err(other) => Err(sdk("UpdateItem", other)),
-        }
+        let refused = |old: Option<&Item>| {
+            if old.is_some() {
+                Conflict::VersionMismatch
+            } else {
+                Conflict::NotFound
+            }
+        };
+        updated_product(answer, &token, refused)
     }
 
     async fn adjust_stock(&self, id: &ProductId, delta: StockDelta, now: Timestamp) -> Result<Product, StoreError> {
@@ -476,25 +490,12 @@ impl Store for DynamoStore {
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .send()
             .await;
-        match answer {
-            Ok(output) => items::product(&output.attributes.unwrap_or_default()),
-            Err(SdkError::ServiceError(service)) => match service.err() {
-                UpdateItemError::ConditionalCheckFailedException(e) if applied_by(e.item.as_ref(), &token) => e
-                    .item
-                    .as_ref()
-                    .map(items::product)
-                    .unwrap_or_else(|| Err(conflict(Conflict::NotFound))),
-                UpdateItemError::ConditionalCheckFailedException(e) => match &e.item {
-                    Some(item) if !item.is_empty() && units < 0 => {
-                        Err(conflict(Conflict::InsufficientStock(id.clone())))
-                    }
-                    Some(item) if !item.is_empty() => Err(conflict(Conflict::StockLimit)),
-                    _ => Err(conflict(Conflict::NotFound)),
-                },
-                _ => Err(sdk("UpdateItem", SdkError::ServiceError(service))),
-            },
-            Err(other) => Err(sdk("UpdateItem", other)),
-        }
+        let refused = |old: Option<&Item>| match old {
+            None => Conflict::NotFound,
+            Some(_) if units < 0 => Conflict::InsufficientStock(id.clone()),
+            Some(_) => Conflict::StockLimit,
+        };
+        updated_product(answer, &token, refused)
     }
 
     async fn place_order(&self, placement: &OrderPlacement) -> Result<(), StoreError> {

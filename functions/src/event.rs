@@ -25,12 +25,8 @@ pub fn api_request(request: Request, operation: Operation) -> (ApiRequest, Optio
         _ => Bytes::new(),
     };
     let request = ApiRequest {
-        method: parts.method,
-        path: parts.uri.path().to_string(),
-        query: parts.uri.query().unwrap_or("").to_string(),
-        headers: parts.headers,
-        body,
         verified_claims,
+        ..ApiRequest::from_parts(parts, body)
     };
     (request, path_parameter)
 }

@@ -54,14 +54,7 @@ async fn forward(State(app): State<Arc<App>>, request: Request) -> Response {
         // The client went away mid-body; nobody is listening for an answer.
         Err(_) => return Response::builder().status(400).body(Body::empty()).unwrap_or_default(),
     };
-    let request = ApiRequest {
-        method: parts.method,
-        path: parts.uri.path().to_string(),
-        query: parts.uri.query().unwrap_or("").to_string(),
-        headers: parts.headers,
-        body,
-        verified_claims: None,
-    };
+    let request = ApiRequest::from_parts(parts, body);
     api::handle(&app, request).await.map(Body::from)
 }
 

@@ -35,6 +35,20 @@ pub struct ApiRequest {
     pub verified_claims: Option<Map<String, Value>>,
 }
 
+impl ApiRequest {
+    /// A request from an HTTP request's head and its (already read) body.
+    pub fn from_parts(parts: http::request::Parts, body: Bytes) -> Self {
+        ApiRequest {
+            method: parts.method,
+            path: parts.uri.path().to_string(),
+            query: parts.uri.query().unwrap_or("").to_string(),
+            headers: parts.headers,
+            body,
+            verified_claims: None,
+        }
+    }
+}
+
 pub type ApiResponse = http::Response<Bytes>;
 
 /// Routes and answers a request (the local server).

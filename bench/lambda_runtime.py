@@ -1,0 +1,160 @@
+#!/usr/bin/env python3
+"""Start-up time and warm memory of a Lambda function binary, against a local Runtime API.
+
+A minimal Lambda Runtime API (the 2018-06-01 interface a function polls) listens on 127.0.0.1.
+Start-up: the time from exec to the function's first `GET .../invocation/next`, i.e. everything a
+cold start runs before it can take an event: configuration, the DynamoDB client, the runtime.
+Memory: the function's peak resident set (VmHWM) after N warm invocations of a sample event.
+
+Usage: bench/lambda_runtime.py BINARY EVENT_JSON [--starts 20] [--invocations 2000]
+The function's environment (TABLE_NAME, AWS_ENDPOINT_URL, ...) is inherited from the caller.
+"""
+import argparse
+import http.server
+import json
+import os
+import queue
+import socketserver
+import statistics
+import subprocess
+import threading
+import time
+
+PREFIX = "/2018-06-01/runtime"
+
+
+class RuntimeApi:
+    def __init__(self, event: bytes):
+        self.event = event
+        self.first_poll = threading.Event()
+        self.first_poll_at = None
+        self.pending = queue.Queue()
+        self.answered = queue.Queue()
+        api = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args):
+                pass
+
+            def handle(self):
+                # The benchmark kills the function while its next poll is open; that is expected.
+                try:
+                    super().handle()
+                except (BrokenPipeError, ConnectionResetError):
+                    pass
+
+            def do_GET(self):
+                if self.path != f"{PREFIX}/invocation/next":
+                    return self.reply(404, b"{}")
+                if not api.first_poll.is_set():
+                    api.first_poll_at = time.perf_counter()
+                    api.first_poll.set()
+                request_id = api.pending.get()
+                if request_id is None:  # shutting down: leave the poll hanging up
+                    return self.reply(410, b"{}")
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Lambda-Runtime-Aws-Request-Id", request_id)
+                self.send_header("Lambda-Runtime-Deadline-Ms", str(int(time.time() * 1000) + 10_000))
+                self.send_header("Lambda-Runtime-Invoked-Function-Arn", "arn:aws:lambda:us-east-1:000000000000:function:bench")
+                self.send_header("Lambda-Runtime-Trace-Id", "Root=1-00000000-000000000000000000000000")
+                self.send_header("Content-Length", str(len(api.event)))
+                self.end_headers()
+                self.wfile.write(api.event)
+
+            def do_POST(self):
+                length = int(self.headers.get("Content-Length", "0"))
+                body = self.rfile.read(length)
+                api.answered.put((self.path, body))
+                self.reply(202, b"{}")
+
+            def reply(self, status, body):
+                self.send_response(status)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+        class Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
+            daemon_threads = True
+
+        self.server = Server(("127.0.0.1", 0), Handler)
+        self.port = self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.pending.put(None)
+        self.server.shutdown()
+
+
+def environment(port):
+    env = dict(os.environ)
+    env.update({
+        "AWS_LAMBDA_RUNTIME_API": f"127.0.0.1:{port}",
+        "AWS_LAMBDA_FUNCTION_NAME": "bench",
+        "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
+        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "256",
+        "AWS_LAMBDA_LOG_GROUP_NAME": "/aws/lambda/bench",
+        "AWS_LAMBDA_LOG_STREAM_NAME": "bench",
+        "AWS_LAMBDA_HTTP_IGNORE_STAGE_IN_PATH": "true",
+        "AWS_EC2_METADATA_DISABLED": "true",
+        "RUST_LOG": "warn",
+    })
+    return env
+
+
+def start_up(binary, event):
+    api = RuntimeApi(event)
+    started = time.perf_counter()
+    process = subprocess.Popen([binary], env=environment(api.port), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    if not api.first_poll.wait(30):
+        process.kill()
+        raise SystemExit(f"{binary} never polled for an event: {process.stderr.read().decode()[-2000:]}")
+    elapsed = api.first_poll_at - started
+    process.kill()
+    process.wait()
+    api.close()
+    return elapsed
+
+
+def warm_memory(binary, event, invocations):
+    api = RuntimeApi(event)
+    process = subprocess.Popen([binary], env=environment(api.port), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    statuses = {}
+    started = time.perf_counter()
+    for n in range(invocations):
+        api.pending.put(f"req-{n}")
+        path, body = api.answered.get(timeout=30)
+        if not path.endswith("/response"):
+            raise SystemExit(f"invocation {n} failed: {path} {body[:500]!r}")
+        status = json.loads(body).get("statusCode")
+        statuses[status] = statuses.get(status, 0) + 1
+    elapsed = time.perf_counter() - started
+    with open(f"/proc/{process.pid}/status") as status_file:
+        fields = dict(line.split(":", 1) for line in status_file if ":" in line)
+    process.kill()
+    process.wait()
+    api.close()
+    return int(fields["VmHWM"].split()[0]) / 1024, int(fields["VmRSS"].split()[0]) / 1024, statuses, elapsed
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("binary")
+    parser.add_argument("event")
+    parser.add_argument("--starts", type=int, default=20)
+    parser.add_argument("--invocations", type=int, default=2000)
+    args = parser.parse_args()
+    with open(args.event, "rb") as event_file:
+        event = event_file.read()
+    starts = sorted(start_up(args.binary, event) * 1000 for _ in range(args.starts))
+    print(f"start-up to first poll over {len(starts)} runs: median {statistics.median(starts):.1f} ms, "
+          f"p90 {starts[int(len(starts) * 0.9) - 1]:.1f} ms, max {starts[-1]:.1f} ms")
+    peak, rss, statuses, elapsed = warm_memory(args.binary, event, args.invocations)
+    print(f"after {args.invocations} warm invocations ({args.invocations / elapsed:.0f}/s, statuses {statuses}): "
+          f"peak RSS {peak:.1f} MiB, current RSS {rss:.1f} MiB")
+
+
+if __name__ == "__main__":
+    main()
