@@ -5,8 +5,8 @@ Sources, each read as written (the one list kept here is EXPECTED_ACCESS below, 
 states in a form a script can read):
   (a) the contract's routes: ../shared/API.md (method and path in backticks, e.g. `POST /v1/orders`)
   (b) the route table of the core: core/src/api/routes.rs (ROUTES)
-  (c) the functions: functions/src/catalog.rs (FUNCTIONS), the [[bin]] entries of
-      functions/Cargo.toml and functions/<name>/main.rs
+  (c) the functions: lambda/src/catalog.rs (FUNCTIONS), the [[bin]] entries of
+      lambda/Cargo.toml (the package) and functions/<name>/main.rs (its binaries)
   (d) the SAM template: template.yaml (each function's Binary, HttpApi Path and Method)
   (e) the sample events: events/<name>.json, one per function
   (f) the table: template.yaml's AWS::DynamoDB::Table against dynamodb-store/src/table.rs and
@@ -111,17 +111,17 @@ def core_routes() -> dict[str, tuple[str, str, str]]:
 
 
 def catalog() -> list[tuple[str, str]]:
-    """(function name, operation) from FUNCTIONS in functions/src/catalog.rs, in order."""
-    text = read(ROOT / "functions/src/catalog.rs")
+    """(function name, operation) from FUNCTIONS in lambda/src/catalog.rs, in order."""
+    text = read(ROOT / "lambda/src/catalog.rs")
     table = re.search(r"pub const FUNCTIONS[^=]*=\s*&\[(.*?)\];", text, re.S)
     if not table:
-        raise SystemExit("functions/src/catalog.rs: FUNCTIONS not found")
+        raise SystemExit("lambda/src/catalog.rs: FUNCTIONS not found")
     return re.findall(r'\(\s*"([a-z0-9-]+)",\s*Operation::(\w+)\s*\)', table.group(1))
 
 
 def cargo_bins() -> dict[str, str]:
-    """[[bin]] name -> path from functions/Cargo.toml."""
-    manifest = tomllib.loads(read(ROOT / "functions/Cargo.toml"))
+    """[[bin]] name -> path from lambda/Cargo.toml."""
+    manifest = tomllib.loads(read(ROOT / "lambda/Cargo.toml"))
     return {b["name"]: b.get("path", "") for b in manifest.get("bin", [])}
 
 
@@ -217,15 +217,15 @@ def check_catalog_vs_core(s: Sources) -> list[str]:
 def check_catalog_vs_cargo(s: Sources) -> list[str]:
     problems = []
     names = {n for n, _ in s.catalog}
-    problems += [f"function {n} has no [[bin]] in functions/Cargo.toml" for n in sorted(names - set(s.bins))]
+    problems += [f"function {n} has no [[bin]] in lambda/Cargo.toml" for n in sorted(names - set(s.bins))]
     problems += [f"[[bin]] {n} is not in the catalog" for n in sorted(set(s.bins) - names)]
     for name, operation in s.catalog:
         main = ROOT / "functions" / name / "main.rs"
         if not main.is_file():
             problems.append(f"functions/{name}/main.rs is missing")
             continue
-        if name in s.bins and s.bins[name] != f"{name}/main.rs":
-            problems.append(f"[[bin]] {name} has path {s.bins[name]!r}, not '{name}/main.rs'")
+        if name in s.bins and s.bins[name] != f"../functions/{name}/main.rs":
+            problems.append(f"[[bin]] {name} has path {s.bins[name]!r}, not '../functions/{name}/main.rs'")
         served = re.findall(r"run\(\s*Operation::(\w+)\s*\)", read(main))
         if served != [operation]:
             problems.append(f"functions/{name}/main.rs runs {served}, the catalog says {operation}")
@@ -253,8 +253,8 @@ def check_template_functions(s: Sources) -> list[str]:
             problems.append(
                 f"{logical_id} builds {binary}: its logical id should be {pascal(binary)}Function"
             )
-        if str(props.get("CodeUri", "")).rstrip("/") != "functions":
-            problems.append(f"{logical_id}: CodeUri {props.get('CodeUri')!r}, not the package dir functions/")
+        if str(props.get("CodeUri", "")).rstrip("/") != "lambda":
+            problems.append(f"{logical_id}: CodeUri {props.get('CodeUri')!r}, not the package dir lambda/")
     problems += [f"function {n} has no AWS::Serverless::Function" for n in sorted(names - set(binaries))]
     problems += [
         f"{binaries[b]} builds {b}, which is no function of the catalog"
@@ -663,7 +663,7 @@ CHECKS = [
     ("(a)=(b) ROUTES' Public rows are the contract's public routes", check_core_public),
     ("(b)=(c) every operation of ROUTES has one function in catalog.rs", check_catalog_vs_core),
     ("(c) catalog.rs = Cargo.toml [[bin]]s = functions/<name>/main.rs", check_catalog_vs_cargo),
-    ("(c)=(d) one template function per binary, built from functions/", check_template_functions),
+    ("(c)=(d) one template function per binary, built from the lambda/ package", check_template_functions),
     ("(b)=(d) each function's HttpApi path and method", check_template_routes),
     ("(a)=(d) public routes opt out of the JWT authorizer, and only they", check_public_routes),
     ("(d) SAM transform: routes to functions, auth, references resolve", check_translated_api),
