@@ -152,16 +152,14 @@ fn is_constraint_violation(error: &rusqlite::Error) -> bool {
 }
 
 fn query_product(conn: &Connection, id: &str) -> Result<Option<Product>, StoreError> {
-    let sql_text = format!("SELECT {} FROM products WHERE id = ?1", rows::PRODUCT_COLUMNS);
-    conn.prepare_cached(&sql_text)
+    conn.prepare_cached(concat!("SELECT ", product_columns!(), " FROM products WHERE id = ?1"))
         .and_then(|mut stmt| stmt.query_row([id], rows::product).optional())
         .map_err(sql)?
         .transpose()
 }
 
 fn query_order(conn: &Connection, id: &str) -> Result<Option<Order>, StoreError> {
-    let sql_text = format!("SELECT {} FROM orders WHERE id = ?1", rows::ORDER_COLUMNS);
-    conn.prepare_cached(&sql_text)
+    conn.prepare_cached(concat!("SELECT ", order_columns!(), " FROM orders WHERE id = ?1"))
         .and_then(|mut stmt| stmt.query_row([id], rows::order).optional())
         .map_err(sql)?
         .transpose()
@@ -229,9 +227,10 @@ impl Store for EmbeddedStore {
         let p = product.clone();
         self.write(move |tx| {
             let inserted = tx.execute(
-                &format!(
-                    "INSERT INTO products ({}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-                    rows::PRODUCT_COLUMNS
+                concat!(
+                    "INSERT INTO products (",
+                    product_columns!(),
+                    ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"
                 ),
                 params![
                     p.id.as_str(),
@@ -276,11 +275,12 @@ impl Store for EmbeddedStore {
         let after = after.map(ToString::to_string).unwrap_or_default();
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         self.read(move |conn| {
-            let sql_text = format!(
-                "SELECT {} FROM products WHERE active = 1 AND id > ?1 ORDER BY id LIMIT ?2",
-                rows::PRODUCT_COLUMNS
+            let sql_text: &str = concat!(
+                "SELECT ",
+                product_columns!(),
+                " FROM products WHERE active = 1 AND id > ?1 ORDER BY id LIMIT ?2"
             );
-            let mut stmt = conn.prepare_cached(&sql_text).map_err(sql)?;
+            let mut stmt = conn.prepare_cached(sql_text).map_err(sql)?;
             let rows = stmt.query_map(params![after, limit], rows::product).map_err(sql)?;
             rows.map(|row| row.map_err(sql).and_then(|parsed| parsed)).collect()
         })
@@ -378,9 +378,10 @@ impl Store for EmbeddedStore {
                     .into());
                 }
             }
-            tx.prepare_cached(&format!(
-                "INSERT INTO orders ({}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
-                rows::ORDER_COLUMNS
+            tx.prepare_cached(concat!(
+                "INSERT INTO orders (",
+                order_columns!(),
+                ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"
             ))
             .and_then(|mut stmt| {
                 stmt.execute(params![
@@ -433,11 +434,12 @@ impl Store for EmbeddedStore {
         // "~" sorts after every ULID character, so it stands for "no upper bound".
         let before = before.map(ToString::to_string).unwrap_or_else(|| "~".into());
         self.read(move |conn| {
-            let sql_text = format!(
-                "SELECT {} FROM orders WHERE user_id = ?1 AND id < ?2 ORDER BY id DESC LIMIT ?3",
-                rows::ORDER_COLUMNS
+            let sql_text: &str = concat!(
+                "SELECT ",
+                order_columns!(),
+                " FROM orders WHERE user_id = ?1 AND id < ?2 ORDER BY id DESC LIMIT ?3"
             );
-            query_orders(conn, &sql_text, params![user, before, limit])
+            query_orders(conn, sql_text, params![user, before, limit])
         })
         .await
     }
@@ -580,11 +582,12 @@ impl Store for EmbeddedStore {
 
     async fn paid_orders_between(&self, from: Timestamp, to: Timestamp) -> Result<Vec<Order>, StoreError> {
         self.read(move |conn| {
-            let sql_text = format!(
-                "SELECT {} FROM orders WHERE paid_at >= ?1 AND paid_at < ?2 AND status = 'paid'",
-                rows::ORDER_COLUMNS
+            let sql_text: &str = concat!(
+                "SELECT ",
+                order_columns!(),
+                " FROM orders WHERE paid_at >= ?1 AND paid_at < ?2 AND status = 'paid'"
             );
-            query_orders(conn, &sql_text, params![from.as_millis(), to.as_millis()])
+            query_orders(conn, sql_text, params![from.as_millis(), to.as_millis()])
         })
         .await
     }

@@ -9,10 +9,21 @@ use orderly_core::domain::{
 use orderly_core::ports::StoreError;
 use rusqlite::Row;
 
-pub const PRODUCT_COLUMNS: &str =
-    "id, sku, name, description, price_cents, stock, active, version, created_at, updated_at";
-pub const ORDER_COLUMNS: &str =
-    "id, user_id, status, lines, total_cents, currency, created_at, updated_at, expires_at, paid_at, refund_due";
+/// The column lists, as macros so the statements built from them are constants: SQL text is
+/// assembled at compile time, not on every read.
+#[macro_export]
+macro_rules! product_columns {
+    () => {
+        "id, sku, name, description, price_cents, stock, active, version, created_at, updated_at"
+    };
+}
+
+#[macro_export]
+macro_rules! order_columns {
+    () => {
+        "id, user_id, status, lines, total_cents, currency, created_at, updated_at, expires_at, paid_at, refund_due"
+    };
+}
 
 fn corrupt(what: &str, detail: impl std::fmt::Display) -> StoreError {
     StoreError::Internal(format!("corrupt {what} row: {detail}"))
