@@ -5,7 +5,8 @@ Sources, each read as written (the one list kept here is EXPECTED_ACCESS below, 
 states in a form a script can read):
   (a) the contract's routes: ../shared/API.md (method and path in backticks, e.g. `POST /v1/orders`)
   (b) the route table of the core: core/src/api/routes.rs (ROUTES)
-  (c) the functions: lambda/src/catalog.rs (FUNCTIONS), the [[bin]] entries of
+  (c) the functions: lambda/src/catalog.rs (FUNCTIONS, and UNROUTED_FUNCTION, the one function
+      that serves no operation but the API's $default route), the [[bin]] entries of
       lambda/Cargo.toml (the package) and functions/<name>/main.rs (its binaries)
   (d) the SAM template: template.yaml (each function's Binary, HttpApi Path and Method)
   (e) the sample events: events/<name>.json, one per function
@@ -66,6 +67,7 @@ EXPECTED_ACCESS: dict[str, tuple[set[str], set[str]]] = {
     "payment-webhook": ({"GetItem", "PutItem", "UpdateItem"}, set()),
     "get-daily-report": ({"GetItem"}, set()),
     "compute-daily-report": ({"PutItem"}, {"GSI2"}),  # Query GSI2 PAID#<date>, PutItem report
+    "reject-unknown-route": (set(), set()),  # answers 404/405 from the route table alone
 }
 
 
@@ -119,6 +121,14 @@ def catalog() -> list[tuple[str, str]]:
     return re.findall(r'\(\s*"([a-z0-9-]+)",\s*Operation::(\w+)\s*\)', table.group(1))
 
 
+def unrouted_function() -> str:
+    """UNROUTED_FUNCTION from lambda/src/catalog.rs: the function behind the $default route."""
+    name = rust_str_consts(ROOT / "lambda/src/catalog.rs").get("UNROUTED_FUNCTION")
+    if not name:
+        raise SystemExit("lambda/src/catalog.rs: UNROUTED_FUNCTION not found")
+    return name
+
+
 def cargo_bins() -> dict[str, str]:
     """[[bin]] name -> path from lambda/Cargo.toml."""
     manifest = tomllib.loads(read(ROOT / "lambda/Cargo.toml"))
@@ -153,6 +163,7 @@ class Sources:
         self.contract, self.contract_public = contract_routes()
         self.core = core_routes()
         self.catalog = catalog()
+        self.unrouted = unrouted_function()
         self.bins = cargo_bins()
         self.template = load_template()
         self.resources: dict = self.template.get("Resources", {})
@@ -168,11 +179,18 @@ class Sources:
             .get("GlobalSecondaryIndexes", [])
         }
 
+    def function_names(self) -> set[str]:
+        """Every function: the catalog's, and the $default route's."""
+        return {n for n, _ in self.catalog} | {self.unrouted}
+
     def template_routes(self) -> dict[str, tuple[str, str, dict]]:
-        """Binary -> (method, path, event properties) for every function of the template."""
+        """Binary -> (method, path, event properties) for every function of the template but the
+        $default route's (check_unrouted_function)."""
         routes = {}
         for logical_id, resource in self.functions.items():
             binary = resource.get("Metadata", {}).get("BuildProperties", {}).get("Binary", f"?{logical_id}")
+            if binary == self.unrouted:
+                continue
             events = resource.get("Properties", {}).get("Events", {})
             api_events = [e for e in events.values() if e.get("Type") == "HttpApi"]
             if len(api_events) == 1:
@@ -216,16 +234,20 @@ def check_catalog_vs_core(s: Sources) -> list[str]:
 
 def check_catalog_vs_cargo(s: Sources) -> list[str]:
     problems = []
-    names = {n for n, _ in s.catalog}
+    names = s.function_names()
     problems += [f"function {n} has no [[bin]] in lambda/Cargo.toml" for n in sorted(names - set(s.bins))]
     problems += [f"[[bin]] {n} is not in the catalog" for n in sorted(set(s.bins) - names)]
-    for name, operation in s.catalog:
+    for name, operation in s.catalog + [(s.unrouted, None)]:
         main = ROOT / "functions" / name / "main.rs"
         if not main.is_file():
             problems.append(f"functions/{name}/main.rs is missing")
             continue
         if name in s.bins and s.bins[name] != f"../functions/{name}/main.rs":
             problems.append(f"[[bin]] {name} has path {s.bins[name]!r}, not '../functions/{name}/main.rs'")
+        if operation is None:
+            if not re.search(r"\brun_unrouted\(\s*\)", read(main)):
+                problems.append(f"functions/{name}/main.rs does not call run_unrouted()")
+            continue
         served = re.findall(r"run\(\s*Operation::(\w+)\s*\)", read(main))
         if served != [operation]:
             problems.append(f"functions/{name}/main.rs runs {served}, the catalog says {operation}")
@@ -235,7 +257,7 @@ def check_catalog_vs_cargo(s: Sources) -> list[str]:
 def check_template_functions(s: Sources) -> list[str]:
     """One function per catalog entry, named after its binary, built from the one package."""
     problems = []
-    names = {n for n, _ in s.catalog}
+    names = s.function_names()
     binaries = {}
     for logical_id, resource in s.functions.items():
         metadata = resource.get("Metadata", {})
@@ -283,6 +305,31 @@ def check_template_routes(s: Sources) -> list[str]:
         f"contract route {m} {p} has no function in the template" for m, p in sorted(s.contract - template)
     ]
     problems += [f"template route {m} {p} is not in the contract" for m, p in sorted(template - s.contract)]
+    return problems
+
+
+def check_unrouted_function(s: Sources) -> list[str]:
+    """The $default route's function has exactly one HttpApi event, on the template's HttpApi,
+    with no Path or Method (which makes it the $default route) and no authorizer."""
+    found = [
+        (logical_id, resource)
+        for logical_id, resource in s.functions.items()
+        if resource.get("Metadata", {}).get("BuildProperties", {}).get("Binary") == s.unrouted
+    ]
+    if len(found) != 1:
+        return [f"{len(found)} template functions build {s.unrouted}, want 1"]
+    logical_id, resource = found[0]
+    events = [e for e in resource.get("Properties", {}).get("Events", {}).values()]
+    if len(events) != 1 or events[0].get("Type") != "HttpApi":
+        return [f"{logical_id}: wants exactly one event, of type HttpApi"]
+    props = events[0].get("Properties", {})
+    problems = []
+    if props.get("ApiId") != {"Ref": "HttpApi"}:
+        problems.append(f"{logical_id}: its HttpApi event is not on the template's HttpApi (ApiId)")
+    if "Path" in props or "Method" in props:
+        problems.append(f"{logical_id}: Path/Method given, so it is not the $default route")
+    if props.get("Auth", {}).get("Authorizer") != "NONE":
+        problems.append(f"{logical_id}: the $default route must have Auth Authorizer NONE")
     return problems
 
 
@@ -355,6 +402,10 @@ def check_translated_api(s: Sources) -> list[str]:
         want = ["NONE"] if (method, normalise(path)) in s.contract_public else [default]
         if security != want:
             problems.append(f"{method} {path} has security {security}, want {want}")
+    default_route = got.pop(("X-AMAZON-APIGATEWAY-ANY-METHOD", "/$default"), None)
+    want_default = (f"{pascal(s.unrouted)}Function", ["NONE"])
+    if default_route != want_default:
+        problems.append(f"the $default route is {default_route}, want {want_default}")
     problems += [f"the transformed API has an extra route {m} {p}" for m, p in sorted(got)]
     # cfn-lint does not check references made in Globals (a `!Ref Tabel` there passes it); in the
     # transformed template every Ref, GetAtt and ${...} must name a parameter or a resource.
@@ -396,7 +447,7 @@ def check_events(s: Sources) -> list[str]:
     if not events.is_dir():
         return ["events/ does not exist"]
     problems = []
-    for name, _ in s.catalog:
+    for name in sorted(s.function_names()):
         path = events / f"{name}.json"
         if not path.is_file():
             problems.append(f"events/{name}.json is missing")
@@ -407,13 +458,15 @@ def check_events(s: Sources) -> list[str]:
             problems.append(f"events/{name}.json is not JSON: {error}")
             continue
         # An HTTP API (payload 2.0) event names its route; it must be this function's route.
-        operation = dict(s.catalog)[name]
+        operation = dict(s.catalog).get(name)
+        route_key = event.get("routeKey") if isinstance(event, dict) else None
         if operation in s.core:
             method, route, _ = s.core[operation]
-            route_key = event.get("routeKey") if isinstance(event, dict) else None
             if route_key != f"{method} {route}":
                 problems.append(f"events/{name}.json has routeKey {route_key!r}, not '{method} {route}'")
-    names = {n for n, _ in s.catalog}
+        elif name == s.unrouted and route_key != "$default":
+            problems.append(f"events/{name}.json has routeKey {route_key!r}, not '$default'")
+    names = s.function_names()
     problems += [
         f"events/{p.name} belongs to no function"
         for p in sorted(events.glob("*.json"))
@@ -666,6 +719,7 @@ CHECKS = [
     ("(c)=(d) one template function per binary, built from the lambda/ package", check_template_functions),
     ("(b)=(d) each function's HttpApi path and method", check_template_routes),
     ("(a)=(d) public routes opt out of the JWT authorizer, and only they", check_public_routes),
+    ("(c)=(d) the $default route: its own function, no authorizer", check_unrouted_function),
     ("(d) SAM transform: routes to functions, auth, references resolve", check_translated_api),
     ("(e) events/<name>.json for every function", check_events),
     ("(f) the table agrees with dynamodb-store/src/table.rs", check_table),

@@ -1,5 +1,5 @@
 //! Which function wraps which operation: the one list `functions/`, `template.yaml` and `events/`
-//! are checked against.
+//! are checked against (with the one function that serves no operation, the `$default` route's).
 
 use orderly_core::api::Operation;
 
@@ -21,6 +21,10 @@ pub const FUNCTIONS: &[(&str, Operation)] = &[
     ("get-daily-report", Operation::GetDailyReport),
     ("compute-daily-report", Operation::ComputeDailyReport),
 ];
+
+/// The function behind the API's `$default` route, which answers every request API Gateway matched
+/// to no route above (`orderly_functions::run_unrouted`).
+pub const UNROUTED_FUNCTION: &str = "reject-unknown-route";
 
 /// The function that serves `operation`.
 pub fn function_for(operation: Operation) -> Option<&'static str> {

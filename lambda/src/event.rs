@@ -16,6 +16,11 @@ pub fn api_request(request: Request, operation: Operation) -> (ApiRequest, Optio
             .and_then(|params| params.first(name))
             .map(str::to_string)
     });
+    (core_request(request), path_parameter)
+}
+
+/// The core's request: method, path, query, headers, the decoded body and the verified claims.
+pub fn core_request(request: Request) -> ApiRequest {
     let verified_claims = verified_claims(&request);
     let (parts, body) = request.into_parts();
     let body = match body {
@@ -24,11 +29,33 @@ pub fn api_request(request: Request, operation: Operation) -> (ApiRequest, Optio
         Body::Binary(bytes) => Bytes::from(bytes),
         _ => Bytes::new(),
     };
-    let request = ApiRequest {
+    ApiRequest {
         verified_claims,
         ..ApiRequest::from_parts(parts, body)
+    }
+}
+
+/// The core's request for the `$default` route, whose answer depends on the whole path: without the
+/// stage that API Gateway puts in front of it (`/prod/v1/...`) when the stage is not `$default`.
+/// The routed functions need not do this: their path parameter comes from `pathParameters`.
+pub fn unrouted_request(request: Request) -> ApiRequest {
+    let stage = match request.request_context_ref() {
+        Some(RequestContext::ApiGatewayV2(context)) => context.stage.clone(),
+        _ => None,
     };
-    (request, path_parameter)
+    let mut core = core_request(request);
+    if let Some(stage) = stage.filter(|stage| stage != "$default") {
+        let rest = core
+            .path
+            .strip_prefix('/')
+            .and_then(|path| path.strip_prefix(stage.as_str()));
+        match rest {
+            Some("") => core.path = "/".to_string(),
+            Some(rest) if rest.starts_with('/') => core.path = rest.to_string(),
+            _ => {}
+        }
+    }
+    core
 }
 
 /// `{id}` or `{date}`, as the route template names it.

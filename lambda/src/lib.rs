@@ -88,6 +88,20 @@ pub async fn run(operation: Operation) -> Result<(), lambda_http::Error> {
     .await
 }
 
+/// The function behind the API's `$default` route: what API Gateway matched to no route of the
+/// contract gets the contract's problem+json (404, or 405 with `Allow`) instead of the gateway's
+/// own `{"message":"Not Found"}`. It needs no configuration and touches no table.
+pub async fn run_unrouted() -> Result<(), lambda_http::Error> {
+    init_logging();
+    lambda_http::run(service_fn(answer_unrouted)).await
+}
+
+/// Answers one request API Gateway routed nowhere. Infallible, like [`Function::handle`].
+pub async fn answer_unrouted(request: Request) -> Result<Response<Body>, Infallible> {
+    let request = event::unrouted_request(request);
+    Ok(event::lambda_response(api::answer_unrouted(&request)))
+}
+
 /// JSON lines for CloudWatch (the template also sets the function's log format to JSON).
 fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_env("AWS_LAMBDA_LOG_LEVEL")

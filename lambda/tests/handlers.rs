@@ -9,7 +9,7 @@
 mod support;
 
 use orderly_core::api::{Access, Operation};
-use orderly_functions::catalog::FUNCTIONS;
+use orderly_functions::catalog::{FUNCTIONS, UNROUTED_FUNCTION};
 use serde_json::{json, Value};
 use std::collections::BTreeSet;
 use support::*;
@@ -315,11 +315,16 @@ fn events_directory_has_exactly_one_event_per_function() {
                 .into_owned()
         })
         .collect();
-    let expected: BTreeSet<String> = FUNCTIONS.iter().map(|(name, _)| format!("{name}.json")).collect();
+    let expected: BTreeSet<String> = FUNCTIONS
+        .iter()
+        .map(|(name, _)| *name)
+        .chain([UNROUTED_FUNCTION])
+        .map(|name| format!("{name}.json"))
+        .collect();
     assert_eq!(
         found,
         expected,
-        "{} must hold exactly one <function>.json per entry of catalog::FUNCTIONS",
+        "{} must hold exactly one <function>.json per entry of catalog::FUNCTIONS, and UNROUTED_FUNCTION's",
         dir.display()
     );
 }
@@ -492,6 +497,82 @@ fn every_event_is_an_http_api_v2_event_for_its_route() {
     assert!(event("payment-webhook")["headers"]["webhook-signature"]
         .as_str()
         .is_some_and(|s| s.starts_with("t=") && s.contains(",v1=")));
+}
+
+// ---- the $default route ----
+
+#[tokio::test]
+async fn the_default_route_answers_with_the_contracts_problems() {
+    // Its event: a DELETE on a product, which the contract does not have (API Gateway routes it
+    // to $default, without running the JWT authorizer).
+    let ev = event(UNROUTED_FUNCTION);
+    assert_eq!(ev["routeKey"], "$default");
+    assert_eq!(ev["requestContext"]["routeKey"], "$default");
+    assert!(
+        ev["requestContext"].get("authorizer").is_none(),
+        "$default has no authorizer"
+    );
+    let reply = call_unrouted(&ev).await;
+    reply.assert_problem(405, "method-not-allowed");
+    assert_eq!(reply.header("allow"), Some("GET, PATCH"), "{reply}");
+    assert_eq!(
+        reply.header("x-request-id"),
+        ev["headers"]["x-request-id"].as_str(),
+        "{reply}"
+    );
+
+    // A wrong method on a path with no parameter, and a body (not base64, then base64).
+    let mut wrong_method = ev.clone();
+    set_path_and_stage(&mut wrong_method, "/v1/health", "$default");
+    wrong_method["requestContext"]["http"]["method"] = json!("POST");
+    set_header(&mut wrong_method, "content-type", "application/json");
+    set_raw_body(&mut wrong_method, r#"{"status":"down"}"#);
+    let reply = call_unrouted(&wrong_method).await;
+    reply.assert_problem(405, "method-not-allowed");
+    assert_eq!(reply.header("allow"), Some("GET"), "{reply}");
+    encode_body_base64(&mut wrong_method);
+    call_unrouted(&wrong_method)
+        .await
+        .assert_problem(405, "method-not-allowed");
+
+    // A named stage is in front of the path API Gateway delivers; it is not part of the route.
+    for (path, stage) in [
+        ("/prod/v1/products/01KABMF1NBBCP9WGEGF9HZ33H4", "prod"),
+        ("/v1/v1/products/01KABMF1NBBCP9WGEGF9HZ33H4", "v1"),
+    ] {
+        let mut staged = ev.clone();
+        set_path_and_stage(&mut staged, path, stage);
+        let reply = call_unrouted(&staged).await;
+        reply.assert_problem(405, "method-not-allowed");
+        assert_eq!(reply.header("allow"), Some("GET, PATCH"), "{reply}");
+    }
+
+    // Paths the contract does not have, with or without a stage in front.
+    for (path, stage) in [
+        ("/v2/products", "$default"),
+        ("/v1/products/01KABMF1NBBCP9WGEGF9HZ33H4/reviews", "$default"),
+        ("/", "$default"),
+        ("/prod", "prod"),
+        ("/prod/v1/nothing-here", "prod"),
+        ("/production/v1/products", "prod"),
+    ] {
+        let mut unknown = ev.clone();
+        set_path_and_stage(&mut unknown, path, stage);
+        let reply = call_unrouted(&unknown).await;
+        reply.assert_problem(404, "not-found");
+    }
+
+    // The size limit comes first, as everywhere.
+    let mut oversized = wrong_method.clone();
+    set_path_and_stage(&mut oversized, "/v2/upload", "$default");
+    set_raw_body(&mut oversized, &"x".repeat(64 * 1024 + 1));
+    call_unrouted(&oversized).await.assert_problem(413, "payload-too-large");
+
+    // What API Gateway would route elsewhere is never served here, even a public route.
+    let mut health = ev.clone();
+    set_path_and_stage(&mut health, "/v1/health", "$default");
+    health["requestContext"]["http"]["method"] = json!("GET");
+    call_unrouted(&health).await.assert_problem(404, "not-found");
 }
 
 // ---- pitfalls ----

@@ -1,6 +1,7 @@
 //! HTTP in, HTTP out: the contract's mapping around the services. Both shapes enter here: the
 //! local server through [`handle`] (which routes), a Lambda function through [`handle_operation`]
-//! (API Gateway already routed). Every failure becomes a response; nothing here returns `Err`.
+//! (API Gateway already routed), and what API Gateway routed nowhere through [`answer_unrouted`].
+//! Every failure becomes a response; nothing here returns `Err`.
 
 pub mod cursor;
 mod endpoints;
@@ -81,7 +82,6 @@ pub async fn handle_operation(
 
 async fn respond(app: &App, request: &ApiRequest, resolved: Result<(Operation, Option<String>), Error>) -> ApiResponse {
     let started = Instant::now();
-    let request_id = request_id(request);
     let route = resolved.as_ref().map(|(op, _)| op.route()).unwrap_or("unmatched");
     // Checks run in the contract's order: size, route, method, then the operation's own.
     let outcome = if request.body.len() > MAX_BODY_BYTES {
@@ -92,6 +92,31 @@ async fn respond(app: &App, request: &ApiRequest, resolved: Result<(Operation, O
             Err(error) => Err(error),
         }
     };
+    finish(request, route, started, outcome)
+}
+
+/// Answers a request the deployed API matched to none of its routes (API Gateway's `$default`
+/// route): 413, 404, or 405 with `Allow`, exactly as [`handle`] answers it, without a store. It
+/// never runs an operation: a request that reaches it is one the gateway did not route, so even
+/// one whose method and path the route table knows (which API Gateway's own matching rules out)
+/// gets 404 rather than being served without the gateway's authorizer.
+pub fn answer_unrouted(request: &ApiRequest) -> ApiResponse {
+    let started = Instant::now();
+    let outcome = if request.body.len() > MAX_BODY_BYTES {
+        Err(Error::PayloadTooLarge)
+    } else {
+        match routes::resolve(&request.method, &request.path) {
+            Ok(_) => Err(Error::NotFound(format!("there is no route {}", request.path))),
+            Err(error) => Err(error),
+        }
+    };
+    finish(request, "unmatched", started, outcome)
+}
+
+/// Every answer's last step: failures become problem+json (logged when they are ours), the
+/// request id goes on the response, and one log line records the request.
+fn finish(request: &ApiRequest, route: &str, started: Instant, outcome: Result<ApiResponse, Error>) -> ApiResponse {
+    let request_id = request_id(request);
     let mut response = match outcome {
         Ok(response) => response,
         Err(error) => {
@@ -185,5 +210,55 @@ fn jwt_reason(error: &crate::auth::JwtError) -> &'static str {
         MissingExpiry => "the token has no exp claim",
         Expired => "the token has expired",
         NotYetValid => "the token is not valid yet",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(method: Method, path: &str, body_len: usize) -> ApiRequest {
+        ApiRequest {
+            method,
+            path: path.to_string(),
+            body: Bytes::from(vec![b'x'; body_len]),
+            ..ApiRequest::default()
+        }
+    }
+
+    fn problem_type(response: &ApiResponse) -> String {
+        let body: Value = serde_json::from_slice(response.body()).unwrap();
+        body["type"].as_str().unwrap().to_string()
+    }
+
+    #[test]
+    fn unrouted_requests_get_the_routers_404_and_405() {
+        let response = answer_unrouted(&request(Method::DELETE, "/v1/products/01ABC", 0));
+        assert_eq!(response.status(), 405);
+        assert_eq!(response.headers()[header::ALLOW], "GET, PATCH");
+        assert!(problem_type(&response).ends_with("/method-not-allowed"));
+        assert_eq!(response.headers()[header::CONTENT_TYPE], "application/problem+json");
+
+        let response = answer_unrouted(&request(Method::GET, "/v2/anything", 0));
+        assert_eq!(response.status(), 404);
+        assert!(problem_type(&response).ends_with("/not-found"));
+        assert!(response.headers().contains_key(REQUEST_ID));
+    }
+
+    #[test]
+    fn unrouted_requests_check_the_body_size_first() {
+        let response = answer_unrouted(&request(Method::POST, "/v2/anything", MAX_BODY_BYTES + 1));
+        assert_eq!(response.status(), 413);
+        let response = answer_unrouted(&request(Method::POST, "/v2/anything", MAX_BODY_BYTES));
+        assert_eq!(response.status(), 404);
+    }
+
+    #[test]
+    fn a_known_route_that_reaches_the_catch_all_is_not_served() {
+        // Protected or not, it is never run without the gateway's authorizer in front of it.
+        for (method, path) in [(Method::GET, "/v1/health"), (Method::POST, "/v1/orders")] {
+            let response = answer_unrouted(&request(method, path, 0));
+            assert_eq!(response.status(), 404, "{path}");
+        }
     }
 }

@@ -1,23 +1,26 @@
 //! Test support for the Lambda functions: every function of the catalog built on a fresh table of
 //! DynamoDB Local, the sample events of `events/` loaded and adapted to live data, and each call
-//! made exactly as the runtime makes it: JSON event → `lambda_http::Request` → `Function::handle`.
+//! made exactly as the runtime makes it: JSON event → `lambda_http::Request` → `Function::handle`
+//! (or, for the `$default` route, `answer_unrouted`).
 //! Without DynamoDB Local the tests fail, loudly and with the fix; they never skip.
 
 #![allow(dead_code)] // not every test binary that includes this module uses every helper
 
 use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region};
 use http::HeaderMap;
-use lambda_http::Body;
+use lambda_http::{Body, Request, Response};
 use orderly_core::api::Operation;
 use orderly_core::auth::webhook;
 use orderly_core::config::Secret;
 use orderly_core::domain::Timestamp;
 use orderly_core::ports::{Clock, SystemClock};
 use orderly_dynamodb_store::table;
-use orderly_functions::catalog::FUNCTIONS;
+use orderly_functions::catalog::{FUNCTIONS, UNROUTED_FUNCTION};
 use orderly_functions::{Function, FunctionConfig};
 use serde_json::{json, Map, Value};
 use std::collections::HashMap;
+use std::convert::Infallible;
+use std::future::Future;
 use std::path::PathBuf;
 
 pub const ENDPOINT_VARIABLE: &str = "ORDERLY_TEST_DYNAMODB_ENDPOINT";
@@ -73,6 +76,59 @@ pub fn now() -> Timestamp {
     SystemClock.now()
 }
 
+/// Invokes the `$default` route's function (`UNROUTED_FUNCTION`) with `event`, as the runtime does.
+pub async fn call_unrouted(event: &Value) -> Reply {
+    invoke(UNROUTED_FUNCTION, event, orderly_functions::answer_unrouted).await
+}
+
+/// JSON event → `lambda_http::Request` → `handler` → the reply, as JSON; every response must
+/// carry a valid `x-request-id`.
+async fn invoke<F, Fut>(name: &str, event: &Value, handler: F) -> Reply
+where
+    F: FnOnce(Request) -> Fut,
+    Fut: Future<Output = Result<Response<Body>, Infallible>>,
+{
+    let text = serde_json::to_string(event).unwrap_or_else(|e| panic!("{name}: serialising the event: {e}"));
+    let request = lambda_http::request::from_str(&text)
+        .unwrap_or_else(|e| panic!("{name}: lambda_http cannot read the event: {e}\n{text}"));
+    let response = match handler(request).await {
+        Ok(response) => response,
+        Err(never) => match never {},
+    };
+    let (parts, body) = response.into_parts();
+    let bytes = match body {
+        Body::Empty => Vec::new(),
+        Body::Text(text) => text.into_bytes(),
+        Body::Binary(bytes) => bytes,
+        other => panic!("{name}: unexpected body kind {other:?}"),
+    };
+    let raw = String::from_utf8(bytes).unwrap_or_else(|e| panic!("{name}: the response body is not UTF-8: {e}"));
+    let body = if raw.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_str(&raw).unwrap_or_else(|e| panic!("{name}: the response body is not JSON ({e}): {raw}"))
+    };
+    let reply = Reply {
+        function: name.to_string(),
+        status: parts.status.as_u16(),
+        headers: parts.headers,
+        body,
+        raw,
+        request: text,
+    };
+    let request_id = reply
+        .header("x-request-id")
+        .unwrap_or_else(|| panic!("no x-request-id: {reply}"));
+    assert!(
+        (1..=128).contains(&request_id.len())
+            && request_id
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-')),
+        "x-request-id {request_id:?} is not 1-128 chars of [A-Za-z0-9._-]: {reply}"
+    );
+    reply
+}
+
 /// A fresh ULID, as the placeholders of the events and the server's ids are.
 pub fn fresh_ulid() -> String {
     ulid::Ulid::new().to_string()
@@ -119,45 +175,7 @@ impl Harness {
             .functions
             .get(name)
             .unwrap_or_else(|| panic!("{name} is not in catalog::FUNCTIONS"));
-        let text = serde_json::to_string(event).unwrap_or_else(|e| panic!("{name}: serialising the event: {e}"));
-        let request = lambda_http::request::from_str(&text)
-            .unwrap_or_else(|e| panic!("{name}: lambda_http cannot read the event: {e}\n{text}"));
-        let response = match function.handle(request).await {
-            Ok(response) => response,
-            Err(never) => match never {},
-        };
-        let (parts, body) = response.into_parts();
-        let bytes = match body {
-            Body::Empty => Vec::new(),
-            Body::Text(text) => text.into_bytes(),
-            Body::Binary(bytes) => bytes,
-            other => panic!("{name}: unexpected body kind {other:?}"),
-        };
-        let raw = String::from_utf8(bytes).unwrap_or_else(|e| panic!("{name}: the response body is not UTF-8: {e}"));
-        let body = if raw.is_empty() {
-            Value::Null
-        } else {
-            serde_json::from_str(&raw).unwrap_or_else(|e| panic!("{name}: the response body is not JSON ({e}): {raw}"))
-        };
-        let reply = Reply {
-            function: name.to_string(),
-            status: parts.status.as_u16(),
-            headers: parts.headers,
-            body,
-            raw,
-            request: text,
-        };
-        let request_id = reply
-            .header("x-request-id")
-            .unwrap_or_else(|| panic!("no x-request-id: {reply}"));
-        assert!(
-            (1..=128).contains(&request_id.len())
-                && request_id
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-')),
-            "x-request-id {request_id:?} is not 1-128 chars of [A-Za-z0-9._-]: {reply}"
-        );
-        reply
+        invoke(name, event, |request| function.handle(request)).await
     }
 
     /// Calls `name` and checks the status, with the whole exchange in the message when it is not.
