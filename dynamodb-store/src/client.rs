@@ -6,6 +6,8 @@ use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::BehaviorVersion;
 use aws_sdk_dynamodb::Client;
+use aws_smithy_http_client::tls;
+use aws_smithy_runtime_api::client::http::SharedHttpClient;
 use std::time::Duration;
 
 pub const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(1);
@@ -15,8 +17,17 @@ pub const CONNECT_TIMEOUT: Duration = Duration::from_millis(500);
 /// errors, and a retry quota so an outage is not made worse by retry storms.
 pub const MAX_ATTEMPTS: u32 = 3;
 
+/// HTTPS for the SDK: rustls with ring, trusting the system's root certificates.
+pub fn https_client() -> SharedHttpClient {
+    aws_smithy_http_client::Builder::new()
+        .tls_provider(tls::Provider::Rustls(tls::rustls_provider::CryptoMode::Ring))
+        .build_https()
+}
+
 pub async fn sdk_config_from_environment() -> aws_config::SdkConfig {
     aws_config::defaults(BehaviorVersion::latest())
+        // Also what the credential providers (container, web identity, IMDS) connect with.
+        .http_client(https_client())
         .retry_config(RetryConfig::standard().with_max_attempts(MAX_ATTEMPTS))
         .timeout_config(
             TimeoutConfig::builder()

@@ -45,6 +45,7 @@ pub fn client_for(endpoint: &str) -> aws_sdk_dynamodb::Client {
     let config = aws_sdk_dynamodb::Config::builder()
         .behavior_version(BehaviorVersion::latest())
         .endpoint_url(endpoint)
+        .http_client(orderly_dynamodb_store::client::https_client())
         .region(Region::new("us-east-1"))
         .credentials_provider(Credentials::new("test", "test", None, None, "orderly-functions-tests"))
         .build();
