@@ -11,7 +11,7 @@ mod event;
 pub use config::{ConfigError, FunctionConfig};
 
 use lambda_http::{service_fn, Body, Request, RequestExt, Response};
-use orderly_core::api::{self, ApiRequest, Operation};
+use orderly_core::api::{self, Operation};
 use orderly_core::App;
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -42,17 +42,16 @@ impl Function {
             .lambda_context_ref()
             .and_then(|context| time_left(context.deadline));
         let (request, path_parameter) = event::api_request(request, self.operation);
-        let fallback = ApiRequest {
-            body: Default::default(),
-            ..request.clone()
-        };
-        let work = api::handle_operation(&self.app, self.operation, path_parameter, request);
         let response = match budget {
-            Some(budget) => match tokio::time::timeout(budget, work).await {
-                Ok(response) => response,
-                Err(_) => api::out_of_time_response(&fallback),
-            },
-            None => work.await,
+            Some(budget) => {
+                let request_id = api::request_id(&request);
+                let work = api::handle_operation(&self.app, self.operation, path_parameter, request);
+                match tokio::time::timeout(budget, work).await {
+                    Ok(response) => response,
+                    Err(_) => api::out_of_time_response(&request_id),
+                }
+            }
+            None => api::handle_operation(&self.app, self.operation, path_parameter, request).await,
         };
         Ok(event::lambda_response(response))
     }

@@ -60,11 +60,10 @@ pub async fn handle(app: &App, request: ApiRequest) -> ApiResponse {
 
 /// The answer when a request cannot finish in time (a Lambda near its deadline): 503 with
 /// `Retry-After` and the request's id, instead of the platform's opaque timeout error.
-pub fn out_of_time_response(request: &ApiRequest) -> ApiResponse {
-    let request_id = request_id(request);
+pub fn out_of_time_response(request_id: &str) -> ApiResponse {
     tracing::warn!(request_id = %request_id, "answering 503: the request would outlive the function's deadline");
     let mut response = problem::problem_response(&Error::Unavailable("out of time".into()));
-    if let Ok(value) = HeaderValue::from_str(&request_id) {
+    if let Ok(value) = HeaderValue::from_str(request_id) {
         response.headers_mut().insert(REQUEST_ID, value);
     }
     response
@@ -147,7 +146,7 @@ fn finish(request: &ApiRequest, route: &str, started: Instant, outcome: Result<A
 }
 
 /// The caller's `X-Request-Id` when it is 1–128 characters of `[A-Za-z0-9._-]`, else a fresh one.
-fn request_id(request: &ApiRequest) -> String {
+pub fn request_id(request: &ApiRequest) -> String {
     let given = request
         .headers
         .get(REQUEST_ID)
@@ -178,10 +177,11 @@ async fn run(app: &App, operation: Operation, param: Option<&str>, request: &Api
 }
 
 fn authenticate(app: &App, request: &ApiRequest) -> Result<Caller, Error> {
+    let verified;
     let claims = match &app.authenticator {
         Authenticator::GatewayClaims => request
             .verified_claims
-            .clone()
+            .as_ref()
             .ok_or(Error::Unauthenticated("no verified claims"))?,
         Authenticator::Hs256(key) => {
             let value = request
@@ -194,11 +194,13 @@ fn authenticate(app: &App, request: &ApiRequest) -> Result<Caller, Error> {
                 .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
                 .map(str::trim)
                 .ok_or(Error::Unauthenticated("the Authorization header is not a Bearer token"))?;
-            key.verify(token, app.now())
-                .map_err(|e| Error::Unauthenticated(jwt_reason(&e)))?
+            verified = key
+                .verify(token, app.now())
+                .map_err(|e| Error::Unauthenticated(jwt_reason(&e)))?;
+            &verified
         }
     };
-    Caller::from_claims(&claims).map_err(|_| Error::Unauthenticated("the token has no usable sub claim"))
+    Caller::from_claims(claims).map_err(|_| Error::Unauthenticated("the token has no usable sub claim"))
 }
 
 fn jwt_reason(error: &crate::auth::JwtError) -> &'static str {
