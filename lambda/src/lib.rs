@@ -38,9 +38,11 @@ impl Function {
 
     /// Answers one API Gateway request. Infallible by construction: every failure is a response.
     pub async fn handle(&self, request: Request) -> Result<Response<Body>, Infallible> {
+        let now = SystemTime::now().duration_since(UNIX_EPOCH).ok();
         let budget = request
             .lambda_context_ref()
-            .and_then(|context| time_left(context.deadline));
+            .zip(now)
+            .and_then(|(context, now)| time_left(context.deadline, now));
         let (request, path_parameter) = event::api_request(request, self.operation);
         let response = match budget {
             Some(budget) => {
@@ -57,15 +59,20 @@ impl Function {
     }
 }
 
-/// How long the request may run: until the deadline (epoch milliseconds) less the margin; zero
-/// when that moment has passed. `None` only when the machine's clock is unreadable.
-fn time_left(deadline_ms: u64) -> Option<Duration> {
-    let now = SystemTime::now().duration_since(UNIX_EPOCH).ok()?;
-    Some(
-        Duration::from_millis(deadline_ms)
-            .saturating_sub(now)
-            .saturating_sub(DEADLINE_MARGIN),
-    )
+/// Deadlines from this moment on (2000-01-01, in epoch milliseconds) are moments; smaller ones are
+/// durations. Lambda sends the moment; cargo-lambda's emulator (`cargo lambda watch`) sends the
+/// function's timeout instead (600000), which read as a moment is in 1970 and long past.
+const FIRST_EPOCH_DEADLINE_MS: u64 = 946_684_800_000;
+
+/// How long the request may run, `now` being the time since the epoch: until the deadline less the
+/// margin, zero when that moment has passed; `None` when there is no deadline (0).
+fn time_left(deadline_ms: u64, now: Duration) -> Option<Duration> {
+    let remaining = match deadline_ms {
+        0 => return None,
+        moment if moment >= FIRST_EPOCH_DEADLINE_MS => Duration::from_millis(moment).saturating_sub(now),
+        duration => Duration::from_millis(duration),
+    };
+    Some(remaining.saturating_sub(DEADLINE_MARGIN))
 }
 
 /// A function's `main`: logging, configuration and client set-up, then the runtime loop.
@@ -115,4 +122,31 @@ fn init_logging() {
         .without_time()
         .with_env_filter(filter)
         .try_init();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const NOW: Duration = Duration::from_millis(1_795_291_485_046); // 2026-11-21
+
+    #[test]
+    fn a_deadline_moment_leaves_the_time_until_it_less_the_margin() {
+        let in_ten_seconds = 1_795_291_495_046;
+        assert_eq!(time_left(in_ten_seconds, NOW), Some(Duration::from_millis(9_500)));
+        assert_eq!(time_left(in_ten_seconds - 9_800, NOW), Some(Duration::ZERO));
+        assert_eq!(time_left(1_795_291_485_046 - 1, NOW), Some(Duration::ZERO), "past");
+    }
+
+    #[test]
+    fn an_emulators_timeout_is_read_as_a_duration() {
+        // What `cargo lambda watch` sends: its 600 s timeout, not a moment in 1970.
+        assert_eq!(time_left(600_000, NOW), Some(Duration::from_millis(599_500)));
+        assert_eq!(time_left(300, NOW), Some(Duration::ZERO));
+    }
+
+    #[test]
+    fn no_deadline_means_no_limit_of_ours() {
+        assert_eq!(time_left(0, NOW), None);
+    }
 }
