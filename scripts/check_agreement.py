@@ -245,8 +245,9 @@ def check_catalog_vs_cargo(s: Sources) -> list[str]:
         if name in s.bins and s.bins[name] != f"../functions/{name}/main.rs":
             problems.append(f"[[bin]] {name} has path {s.bins[name]!r}, not '../functions/{name}/main.rs'")
         if operation is None:
-            if not re.search(r"\brun_unrouted\(\s*\)", read(main)):
-                problems.append(f"functions/{name}/main.rs does not call run_unrouted()")
+            text = read(main)
+            if not re.search(r"\brun_unrouted\(\s*\)", text) or re.search(r"\brun\(", text):
+                problems.append(f"functions/{name}/main.rs must call run_unrouted() and nothing else")
             continue
         served = re.findall(r"run\(\s*Operation::(\w+)\s*\)", read(main))
         if served != [operation]:
@@ -310,7 +311,8 @@ def check_template_routes(s: Sources) -> list[str]:
 
 def check_unrouted_function(s: Sources) -> list[str]:
     """The $default route's function has exactly one HttpApi event, on the template's HttpApi,
-    with no Path or Method (which makes it the $default route) and no authorizer."""
+    with no Path or Method (which makes it the $default route), no authorizer and throttling; it
+    is given neither the table's name nor the webhook secret (it needs no configuration)."""
     found = [
         (logical_id, resource)
         for logical_id, resource in s.functions.items()
@@ -330,6 +332,16 @@ def check_unrouted_function(s: Sources) -> list[str]:
         problems.append(f"{logical_id}: Path/Method given, so it is not the $default route")
     if props.get("Auth", {}).get("Authorizer") != "NONE":
         problems.append(f"{logical_id}: the $default route must have Auth Authorizer NONE")
+    throttling = props.get("RouteSettings", {})
+    for limit in ("ThrottlingBurstLimit", "ThrottlingRateLimit"):
+        if not isinstance(throttling.get(limit), int) or throttling[limit] <= 0:
+            problems.append(f"{logical_id}: the $default route has no RouteSettings {limit}")
+    variables = resource.get("Properties", {}).get("Environment", {}).get("Variables", {})
+    config = rust_str_consts(ROOT / "core/src/config.rs")
+    table_var = rust_str_consts(ROOT / "dynamodb-store/src/table.rs").get("TABLE_NAME_VARIABLE", "TABLE_NAME")
+    for name in (table_var, config.get("PAYMENT_WEBHOOK_SECRET", "PAYMENT_WEBHOOK_SECRET")):
+        if variables.get(name) != "":
+            problems.append(f"{logical_id}: Environment {name} is not blanked out (\"\") over the Globals")
     return problems
 
 
@@ -719,7 +731,7 @@ CHECKS = [
     ("(c)=(d) one template function per binary, built from the lambda/ package", check_template_functions),
     ("(b)=(d) each function's HttpApi path and method", check_template_routes),
     ("(a)=(d) public routes opt out of the JWT authorizer, and only they", check_public_routes),
-    ("(c)=(d) the $default route: its own function, no authorizer", check_unrouted_function),
+    ("(c)=(d) the $default route: its own function, no authorizer, throttled, no secret", check_unrouted_function),
     ("(d) SAM transform: routes to functions, auth, references resolve", check_translated_api),
     ("(e) events/<name>.json for every function", check_events),
     ("(f) the table agrees with dynamodb-store/src/table.rs", check_table),

@@ -1,6 +1,8 @@
 //! API Gateway HTTP API (payload 2.0) events in and out. `lambda_http` has already decoded a
-//! base64 body and, with `AWS_LAMBDA_HTTP_IGNORE_STAGE_IN_PATH=true`, removed the stage from the
-//! path; what is left is to hand the core the verified claims and the route's path parameter.
+//! base64 body and taken the path as API Gateway delivered it (`rawPath`: with
+//! `AWS_LAMBDA_HTTP_IGNORE_STAGE_IN_PATH=true` it adds no stage of its own, but a named stage is
+//! still in front, `/prod/v1/...`). What is left is to hand the core the verified claims and the
+//! route's path parameter, or, for the `$default` route, the path without its stage.
 
 use bytes::Bytes;
 use lambda_http::request::RequestContext;
@@ -44,18 +46,23 @@ pub fn unrouted_request(request: Request) -> ApiRequest {
         _ => None,
     };
     let mut core = core_request(request);
-    if let Some(stage) = stage.filter(|stage| stage != "$default") {
-        let rest = core
-            .path
-            .strip_prefix('/')
-            .and_then(|path| path.strip_prefix(stage.as_str()));
-        match rest {
-            Some("") => core.path = "/".to_string(),
-            Some(rest) if rest.starts_with('/') => core.path = rest.to_string(),
-            _ => {}
-        }
+    if let Some(path) = stage.and_then(|stage| path_without_stage(&core.path, &stage)) {
+        core.path = path;
     }
     core
+}
+
+/// `path` without `stage` as its first segment; `None` when it has no such segment (or the stage
+/// is `$default`, which is never in the path).
+fn path_without_stage(path: &str, stage: &str) -> Option<String> {
+    if stage == "$default" {
+        return None;
+    }
+    match path.strip_prefix('/')?.strip_prefix(stage)? {
+        "" => Some("/".to_string()),
+        rest if rest.starts_with('/') => Some(rest.to_string()),
+        _ => None,
+    }
 }
 
 /// `{id}` or `{date}`, as the route template names it.
@@ -91,4 +98,23 @@ pub fn lambda_response(response: ApiResponse) -> Response<Body> {
         Ok(text) => Body::Text(text),
         Err(binary) => Body::Binary(binary.into_bytes()),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::path_without_stage;
+
+    #[test]
+    fn a_named_stage_is_taken_off_the_front_of_the_path() {
+        let strip = |path, stage| path_without_stage(path, stage);
+        assert_eq!(strip("/prod/v1/orders", "prod").as_deref(), Some("/v1/orders"));
+        assert_eq!(strip("/prod", "prod").as_deref(), Some("/"));
+        assert_eq!(strip("/prod/", "prod").as_deref(), Some("/"));
+        // Only a whole first segment: not a prefix of one, not a later segment.
+        assert_eq!(strip("/production/v1/orders", "prod"), None);
+        assert_eq!(strip("/v1/prod/orders", "prod"), None);
+        assert_eq!(strip("/v1/orders", "prod"), None);
+        assert_eq!(strip("/v1/orders", "$default"), None);
+        assert_eq!(strip("", "prod"), None);
+    }
 }

@@ -89,6 +89,9 @@ where
     F: FnOnce(Request) -> Fut,
     Fut: Future<Output = Result<Response<Body>, Infallible>>,
 {
+    // What the template sets for every function: lambda_http takes the path as API Gateway gives it
+    // (a named stage in front) instead of adding the stage where it finds none.
+    std::env::set_var("AWS_LAMBDA_HTTP_IGNORE_STAGE_IN_PATH", "true");
     let text = serde_json::to_string(event).unwrap_or_else(|e| panic!("{name}: serialising the event: {e}"));
     let request = lambda_http::request::from_str(&text)
         .unwrap_or_else(|e| panic!("{name}: lambda_http cannot read the event: {e}\n{text}"));
