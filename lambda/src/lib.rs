@@ -45,6 +45,9 @@ impl Function {
             .and_then(|(context, now)| time_left(context.deadline, now));
         let (request, path_parameter) = event::api_request(request, self.operation);
         let response = match budget {
+            // No time left: nothing is started (tokio's timeout would still poll the work once,
+            // and a write could begin that the caller is told did not happen).
+            Some(budget) if budget.is_zero() => api::out_of_time_response(&api::request_id(&request)),
             Some(budget) => {
                 let request_id = api::request_id(&request);
                 let work = api::handle_operation(&self.app, self.operation, path_parameter, request);

@@ -963,8 +963,11 @@ async fn an_invocation_out_of_time_answers_503_with_retry_after() {
     .into_iter()
     .map(|(k, v)| (k.to_string(), v.to_string()))
     .collect();
-    let config = orderly_functions::FunctionConfig::from_vars(&vars).expect("configuration");
-    let function = orderly_functions::Function::new(support::operation_of("get-product"), config.app_with(client));
+    let function_for = |name: &str| {
+        let config = orderly_functions::FunctionConfig::from_vars(&vars).expect("configuration");
+        orderly_functions::Function::new(support::operation_of(name), config.app_with(client.clone()))
+    };
+    let function = function_for("get-product");
     let text = serde_json::to_string(&support::event("get-product")).expect("event");
     let mut context = lambda_http::Context::default();
     // The deadline is already here: no time is left for DynamoDB.
@@ -989,4 +992,29 @@ async fn an_invocation_out_of_time_answers_503_with_retry_after() {
         other => panic!("a JSON problem, not {other:?}"),
     };
     assert!(body.contains("/problems/unavailable"), "{body}");
+
+    // Out of time, a write is not even begun: the product is not created.
+    let mut context = lambda_http::Context::default();
+    context.deadline = u64::try_from(support::now().as_millis()).expect("now");
+    let text = serde_json::to_string(&support::event("create-product")).expect("event");
+    let request = lambda_http::request::from_str(&text)
+        .expect("event")
+        .with_lambda_context(context);
+    let response = match function_for("create-product").handle(request).await {
+        Ok(response) => response,
+        Err(never) => match never {},
+    };
+    assert_eq!(response.status(), 503);
+    let text = serde_json::to_string(&support::event("list-products")).expect("event");
+    let request = lambda_http::request::from_str(&text).expect("event");
+    let listed = match function_for("list-products").handle(request).await {
+        Ok(response) => response,
+        Err(never) => match never {},
+    };
+    let body = match listed.body() {
+        lambda_http::Body::Text(text) => text.clone(),
+        other => panic!("a JSON list, not {other:?}"),
+    };
+    assert_eq!(listed.status(), 200, "{body}");
+    assert!(body.contains(r#""items":[]"#), "nothing may have been created: {body}");
 }
