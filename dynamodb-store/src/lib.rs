@@ -11,6 +11,7 @@ pub mod client;
 mod errors;
 mod items;
 mod keys;
+pub mod local;
 mod retry;
 pub mod table;
 

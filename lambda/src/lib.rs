@@ -43,13 +43,13 @@ impl Function {
             .lambda_context_ref()
             .zip(now)
             .and_then(|(context, now)| time_left(context.deadline, now));
-        let (request, path_parameter) = event::api_request(request, self.operation);
+        let (mut request, path_parameter) = event::api_request(request, self.operation);
+        let request_id = api::settle_request_id(&mut request);
         let response = match budget {
             // No time left: nothing is started (tokio's timeout would still poll the work once,
             // and a write could begin that the caller is told did not happen).
-            Some(budget) if budget.is_zero() => api::out_of_time_response(&api::request_id(&request)),
+            Some(budget) if budget.is_zero() => api::out_of_time_response(&request_id),
             Some(budget) => {
-                let request_id = api::request_id(&request);
                 let work = api::handle_operation(&self.app, self.operation, path_parameter, request);
                 match tokio::time::timeout(budget, work).await {
                     Ok(response) => response,

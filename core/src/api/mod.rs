@@ -145,8 +145,19 @@ fn finish(request: &ApiRequest, route: &str, started: Instant, outcome: Result<A
     response
 }
 
+/// The request's id ([`request_id`]), written into its headers so that every later step, the
+/// answer and its log line, uses this same id (a shell that may answer on its own, as a Lambda
+/// near its deadline does, needs the id before the core runs).
+pub fn settle_request_id(request: &mut ApiRequest) -> String {
+    let id = request_id(request);
+    if let Ok(value) = HeaderValue::from_str(&id) {
+        request.headers.insert(REQUEST_ID, value);
+    }
+    id
+}
+
 /// The caller's `X-Request-Id` when it is 1–128 characters of `[A-Za-z0-9._-]`, else a fresh one.
-pub fn request_id(request: &ApiRequest) -> String {
+fn request_id(request: &ApiRequest) -> String {
     let given = request
         .headers
         .get(REQUEST_ID)
@@ -229,8 +240,11 @@ mod tests {
     }
 
     fn problem_type(response: &ApiResponse) -> String {
-        let body: Value = serde_json::from_slice(response.body()).unwrap();
-        body["type"].as_str().unwrap().to_string()
+        let body: Value = serde_json::from_slice(response.body()).unwrap_or_else(|e| panic!("not JSON: {e}"));
+        match body["type"].as_str() {
+            Some(slug) => slug.to_string(),
+            None => panic!("a problem without a type: {body}"),
+        }
     }
 
     #[test]
@@ -253,6 +267,24 @@ mod tests {
         assert_eq!(response.status(), 413);
         let response = answer_unrouted(&request(Method::POST, "/v2/anything", MAX_BODY_BYTES));
         assert_eq!(response.status(), 404);
+    }
+
+    #[test]
+    fn a_settled_request_id_is_the_one_the_answer_carries() {
+        let mut given = request(Method::GET, "/v2/anything", 0);
+        given.headers.insert(REQUEST_ID, HeaderValue::from_static("caller-7"));
+        assert_eq!(settle_request_id(&mut given), "caller-7");
+
+        let mut fresh = request(Method::GET, "/v2/anything", 0);
+        fresh.headers.insert(REQUEST_ID, HeaderValue::from_static("not valid!"));
+        let id = settle_request_id(&mut fresh);
+        assert_ne!(id, "not valid!");
+        assert_eq!(
+            settle_request_id(&mut fresh),
+            id,
+            "settled once, the same id every time"
+        );
+        assert_eq!(answer_unrouted(&fresh).headers()[REQUEST_ID], id.as_str());
     }
 
     #[test]

@@ -6,7 +6,6 @@
 
 #![allow(dead_code)] // not every test binary that includes this module uses every helper
 
-use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region};
 use http::HeaderMap;
 use lambda_http::{Body, Request, Response};
 use orderly_core::api::Operation;
@@ -23,33 +22,13 @@ use std::convert::Infallible;
 use std::future::Future;
 use std::path::PathBuf;
 
-pub const ENDPOINT_VARIABLE: &str = "ORDERLY_TEST_DYNAMODB_ENDPOINT";
-
 /// The `PAYMENT_WEBHOOK_SECRET` the functions under test are configured with.
 pub const WEBHOOK_SECRET: &str = "whsec_functions_handler_tests_0123456789";
 
-pub fn endpoint() -> String {
-    match std::env::var(ENDPOINT_VARIABLE) {
-        Ok(endpoint) if endpoint.starts_with("http://127.0.0.1:") => endpoint,
-        Ok(other) => panic!("{ENDPOINT_VARIABLE}={other}: these tests only talk to DynamoDB Local on 127.0.0.1"),
-        Err(_) => panic!(
-            "{ENDPOINT_VARIABLE} is not set: run the tests with scripts/test, which installs and starts DynamoDB \
-             Local, or start it with `scripts/dynamodb-local start <dir>` and export the endpoint it prints, e.g. \
-             `ORDERLY_TEST_DYNAMODB_ENDPOINT=http://127.0.0.1:8000 cargo nextest run -p orderly-functions --test \
-             handlers`"
-        ),
-    }
-}
+pub use orderly_dynamodb_store::local::client_for;
 
-pub fn client_for(endpoint: &str) -> aws_sdk_dynamodb::Client {
-    let config = aws_sdk_dynamodb::Config::builder()
-        .behavior_version(BehaviorVersion::latest())
-        .endpoint_url(endpoint)
-        .http_client(orderly_dynamodb_store::client::https_client())
-        .region(Region::new("us-east-1"))
-        .credentials_provider(Credentials::new("test", "test", None, None, "orderly-functions-tests"))
-        .build();
-    aws_sdk_dynamodb::Client::from_conf(config)
+pub fn endpoint() -> String {
+    orderly_dynamodb_store::local::endpoint_from_environment().unwrap_or_else(|why| panic!("{why}"))
 }
 
 /// `events/`, next to `functions/`.
