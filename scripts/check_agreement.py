@@ -1,24 +1,30 @@
 #!/usr/bin/env python3
 """Checks that everything naming Orderly's routes, functions and table agrees, one to one.
 
-Sources, each read as written (the one list kept here is EXPECTED_ACCESS below, which no source
-states in a form a script can read):
-  (a) the contract's routes: ../shared/API.md (method and path in backticks, e.g. `POST /v1/orders`)
-  (b) the route table of the core: core/src/api/routes.rs (ROUTES)
-  (c) the functions: lambda/src/catalog.rs (FUNCTIONS, and UNROUTED_FUNCTION, the one function
-      that serves no operation but the API's $default route), the [[bin]] entries of
-      lambda/Cargo.toml (the package) and functions/<name>/main.rs (its binaries)
-  (d) the SAM template: template.yaml (each function's Binary, HttpApi Path and Method)
+Every source is a file of this repository, read as written (the one list kept here is
+EXPECTED_ACCESS below, which no source states in a form a script can read):
+  (a) the route table, written once in core/src/api/routes.rs, as the local server prints it:
+      `orderly routes --json`, one JSON object per line ({"function", "method", "path",
+      "path_parameter", "access"}), the last one the $default route's function (method and path
+      null). It is run as `cargo run --quiet -p orderly -- routes --json` from the repository's
+      root, or as `$ORDERLY_BIN routes --json` when ORDERLY_BIN names an orderly binary.
+  (b) the contract: openapi.yaml (each operation's method, path, operationId, security, 403
+      response and path parameters)
+  (c) the functions: the binaries of the functions/ package, functions/src/bin/<name>.rs, each
+      running its own route of the route table (or, for the $default route's, none)
+  (d) the SAM template: template.yaml (each function's Binary, HttpApi Path and Method, Auth,
+      CodeUri given once in Globals)
   (e) the sample events: events/<name>.json, one per function
-  (f) the table: template.yaml's AWS::DynamoDB::Table against dynamodb-store/src/table.rs and
-      dynamodb-store/src/keys.rs
-plus the template's security: the public routes are exactly the contract's four, every other
-route has the JWT authorizer, and every function's IAM policy grants exactly the DynamoDB actions
-its operation makes (docs/data-model.md §3), never dynamodb:Scan.
+  (f) the table: template.yaml's AWS::DynamoDB::Table against stores/dynamodb/src/table.rs and
+      stores/dynamodb/src/keys.rs
+plus the template's security: the public routes of the route table (and only they) opt out of the
+JWT authorizer, and every function's IAM policy grants exactly the DynamoDB actions its operation
+makes (docs/data-model.md §3), never dynamodb:Scan.
 
 The template is loaded with cfn-lint's own YAML decoder (cfnlint.decode), so the short-form
-intrinsic tags (!Ref, !Sub, !GetAtt) read as they do for CloudFormation. Run it with the
-interpreter of scripts/template-checks' virtualenv, which has cfn-lint and the SAM translator.
+intrinsic tags (!Ref, !Sub, !GetAtt) read as they do for CloudFormation; openapi.yaml with PyYAML
+(which cfn-lint depends on). Run it with the interpreter of scripts/template-checks' virtualenv,
+which has cfn-lint and the SAM translator, or any python3 that has them.
 Usage: check_agreement.py [TEMPLATE] (default: template.yaml; another one, e.g. a deliberately
 broken copy, to test these checks). Prints one line per check and ends with `N passed, M failed`;
 exits 1 when any check failed.
@@ -29,21 +35,24 @@ from __future__ import annotations
 import json
 import os
 import re
+import subprocess
 import sys
 import tomllib
+from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-CONTRACT = ROOT.parent / "shared" / "API.md"
 TEMPLATE = ROOT / "template.yaml"
+OPENAPI = ROOT / "openapi.yaml"
+BINARIES = ROOT / "functions" / "src" / "bin"
+STORE = ROOT / "stores" / "dynamodb" / "src"
+CODE_URI = "functions/"  # the one cargo package of the functions, as Globals.Function names it
 
-# GET /v1/me/notifications is in the contract but belongs to a later issue (the notification job
-# of the async work): no core operation, route or function serves it yet. Remove it from here
-# when that issue adds its route, function and template entry.
-NOT_YET_SERVED = {("GET", "/v1/me/notifications")}
+HTTP_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
+ACCESS_LEVELS = ("public", "user", "admin")
 
 # The DynamoDB IAM actions each function's operation needs, from the calls in docs/data-model.md
-# §3 (and the adapter, dynamodb-store/src/lib.rs), error paths included. IAM has no
+# §3 (and the adapter, stores/dynamodb/src/lib.rs), error paths included. IAM has no
 # TransactWriteItems action: a transaction needs the action of each item it writes, PutItem for a
 # Put and UpdateItem for an Update (Orderly uses no ConditionCheck or Delete). "Query" is granted
 # on the named indexes only, every other action on the table only.
@@ -80,59 +89,83 @@ def read(path: Path) -> str:
     return path.read_text(encoding="utf-8")
 
 
-def normalise(path: str) -> str:
-    """A path with its parameters unnamed: the contract writes {YYYY-MM-DD} where code has {date}."""
-    return re.sub(r"\{[^}]*\}", "{}", path)
+def rel(path: Path) -> str:
+    """A path of the repository as its files name it."""
+    try:
+        return str(path.relative_to(ROOT))
+    except ValueError:
+        return str(path)
 
 
-def contract_routes() -> tuple[set[tuple[str, str]], set[tuple[str, str]]]:
-    """(every route, the public routes) of the contract, paths normalised."""
-    text = read(CONTRACT)
-    pattern = re.compile(r"`(GET|POST|PUT|PATCH|DELETE) (/v1/[^`\s]*)`")
-    routes = {(m, normalise(p)) for m, p in pattern.findall(text)} - NOT_YET_SERVED
-    public_lines = [line for line in text.splitlines() if line.lstrip("- ").startswith("Public routes:")]
-    if len(public_lines) != 1:
-        raise SystemExit(f"{CONTRACT}: expected one 'Public routes:' line, found {len(public_lines)}")
-    public = {(m, normalise(p)) for m, p in pattern.findall(public_lines[0])}
-    return routes, public
+@dataclass(frozen=True)
+class Route:
+    """One line of `orderly routes --json`."""
+
+    function: str
+    method: str | None  # None: the $default route's function
+    path: str | None
+    path_parameter: str | None
+    access: str
 
 
-def core_routes() -> dict[str, tuple[str, str, str]]:
-    """operation -> (method, path, access) from ROUTES in core/src/api/routes.rs."""
-    text = read(ROOT / "core/src/api/routes.rs")
-    table = re.search(r"pub const ROUTES[^=]*=\s*&\[(.*?)\];", text, re.S)
-    if not table:
-        raise SystemExit("core/src/api/routes.rs: ROUTES not found")
-    rows = re.findall(r'\(\s*"(/v1/[^"]*)",\s*Method::(\w+),\s*(\w+),\s*(\w+)\s*\)', table.group(1))
-    found: dict[str, tuple[str, str, str]] = {}
-    for path, method, operation, access in rows:
-        if operation in found:
-            raise SystemExit(f"core/src/api/routes.rs: {operation} has two rows")
-        found[operation] = (method, path, access)
+def route_table() -> list[Route]:
+    """Every line of `orderly routes --json`, in order."""
+    binary = os.environ.get("ORDERLY_BIN")
+    if binary:
+        command = [binary, "routes", "--json"]
+    else:
+        command = ["cargo", "run", "--quiet", "-p", "orderly", "--", "routes", "--json"]
+    shown = " ".join(command)
+    try:
+        done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, check=False)
+    except OSError as error:
+        raise SystemExit(f"`{shown}` could not be run: {error}") from None
+    if done.returncode != 0:
+        raise SystemExit(f"`{shown}` exited with {done.returncode}: {done.stderr.strip()[-2000:]}")
+    routes = []
+    for number, line in enumerate(done.stdout.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as error:
+            raise SystemExit(f"`{shown}` line {number} is not JSON: {error}: {line!r}") from None
+        if not isinstance(row, dict) or not isinstance(row.get("function"), str):
+            raise SystemExit(f"`{shown}` line {number} names no function: {line!r}")
+        routes.append(
+            Route(
+                function=row["function"],
+                method=row.get("method"),
+                path=row.get("path"),
+                path_parameter=row.get("path_parameter"),
+                access=row.get("access"),
+            )
+        )
+    if not routes:
+        raise SystemExit(f"`{shown}` printed no routes")
+    return routes
+
+
+def openapi_operations(document: dict) -> list[tuple[str, str, dict, list]]:
+    """(METHOD, path, operation, path parameter names) of every operation of openapi.yaml."""
+    parameters = document.get("components", {}).get("parameters", {})
+
+    def resolve(parameter: dict) -> dict:
+        reference = parameter.get("$ref", "")
+        if reference.startswith("#/components/parameters/"):
+            return parameters.get(reference.rsplit("/", 1)[1], {})
+        return parameter
+
+    found = []
+    for path, item in (document.get("paths") or {}).items():
+        common = [resolve(p) for p in item.get("parameters", [])]
+        for method, operation in item.items():
+            if method not in HTTP_METHODS:
+                continue
+            own = [resolve(p) for p in operation.get("parameters", [])]
+            names = sorted({p.get("name") for p in common + own if p.get("in") == "path"})
+            found.append((method.upper(), path, operation, names))
     return found
-
-
-def catalog() -> list[tuple[str, str]]:
-    """(function name, operation) from FUNCTIONS in lambda/src/catalog.rs, in order."""
-    text = read(ROOT / "lambda/src/catalog.rs")
-    table = re.search(r"pub const FUNCTIONS[^=]*=\s*&\[(.*?)\];", text, re.S)
-    if not table:
-        raise SystemExit("lambda/src/catalog.rs: FUNCTIONS not found")
-    return re.findall(r'\(\s*"([a-z0-9-]+)",\s*Operation::(\w+)\s*\)', table.group(1))
-
-
-def unrouted_function() -> str:
-    """UNROUTED_FUNCTION from lambda/src/catalog.rs: the function behind the $default route."""
-    name = rust_str_consts(ROOT / "lambda/src/catalog.rs").get("UNROUTED_FUNCTION")
-    if not name:
-        raise SystemExit("lambda/src/catalog.rs: UNROUTED_FUNCTION not found")
-    return name
-
-
-def cargo_bins() -> dict[str, str]:
-    """[[bin]] name -> path from lambda/Cargo.toml."""
-    manifest = tomllib.loads(read(ROOT / "lambda/Cargo.toml"))
-    return {b["name"]: b.get("path", "") for b in manifest.get("bin", [])}
 
 
 def rust_str_consts(path: Path) -> dict[str, str]:
@@ -145,12 +178,29 @@ def load_template() -> dict:
 
     template, matches = decode(str(TEMPLATE))
     if matches or template is None:
-        raise SystemExit(f"template.yaml does not parse: {[str(m) for m in matches]}")
+        raise SystemExit(f"{rel(TEMPLATE)} does not parse: {[str(m) for m in matches]}")
     return template
+
+
+def load_openapi() -> dict:
+    import yaml
+
+    try:
+        document = yaml.safe_load(read(OPENAPI))
+    except (OSError, yaml.YAMLError) as error:
+        raise SystemExit(f"openapi.yaml cannot be read: {error}") from None
+    if not isinstance(document, dict):
+        raise SystemExit("openapi.yaml is not a mapping")
+    return document
 
 
 def pascal(name: str) -> str:
     return "".join(part.capitalize() for part in name.split("-"))
+
+
+def constant(name: str) -> str:
+    """The route table's constant for a function: create-order -> CREATE_ORDER."""
+    return name.upper().replace("-", "_")
 
 
 # ----------------------------------------------------------------------------------------------
@@ -160,11 +210,21 @@ def pascal(name: str) -> str:
 
 class Sources:
     def __init__(self) -> None:
-        self.contract, self.contract_public = contract_routes()
-        self.core = core_routes()
-        self.catalog = catalog()
-        self.unrouted = unrouted_function()
-        self.bins = cargo_bins()
+        table = route_table()
+        self.route_rows = [r for r in table if r.method is not None or r.path is not None]
+        unrouted = [r for r in table if r.method is None and r.path is None]
+        if len(unrouted) != 1:
+            raise SystemExit(
+                f"`orderly routes --json` names {len(unrouted)} functions without method and path "
+                "(the $default route's), want 1"
+            )
+        self.unrouted_row = unrouted[0]
+        self.unrouted = unrouted[0].function
+        self.routes: dict[str, Route] = {}
+        for route in self.route_rows:
+            self.routes.setdefault(route.function, route)  # check_route_table reports duplicates
+        self.openapi = load_openapi()
+        self.operations = openapi_operations(self.openapi)
         self.template = load_template()
         self.resources: dict = self.template.get("Resources", {})
         self.functions = {
@@ -180,8 +240,12 @@ class Sources:
         }
 
     def function_names(self) -> set[str]:
-        """Every function: the catalog's, and the $default route's."""
-        return {n for n, _ in self.catalog} | {self.unrouted}
+        """Every function: one per route, and the $default route's."""
+        return set(self.routes) | {self.unrouted}
+
+    def route_keys(self) -> dict[tuple[str, str], str]:
+        """(METHOD, path) -> function, for every route of the route table."""
+        return {(r.method, r.path): r.function for r in self.route_rows}
 
     def template_routes(self) -> dict[str, tuple[str, str, dict]]:
         """Binary -> (method, path, event properties) for every function of the template but the
@@ -201,69 +265,169 @@ class Sources:
         return routes
 
 
-def check_contract_vs_core(s: Sources) -> list[str]:
-    core = {(m, normalise(p)) for m, p, _ in s.core.values()}
-    problems = [f"contract route {m} {p} has no row in ROUTES" for m, p in sorted(s.contract - core)]
-    problems += [f"ROUTES row {m} {p} is not in the contract" for m, p in sorted(core - s.contract)]
+def check_route_table(s: Sources) -> list[str]:
+    """Each route has its own kebab-case name and its own method and path, a known access level,
+    and the path parameter its template names; the $default route's function serves no route."""
+    problems = []
+    names = [r.function for r in s.route_rows] + [s.unrouted]
+    problems += [
+        f"function {n} is named {names.count(n)} times" for n in sorted(set(names)) if names.count(n) > 1
+    ]
+    keys = [(r.method, r.path) for r in s.route_rows]
+    problems += [
+        f"{m} {p} is routed {keys.count((m, p))} times"
+        for m, p in sorted(set(keys), key=str)
+        if keys.count((m, p)) > 1
+    ]
+    for route in s.route_rows + [s.unrouted_row]:
+        if not re.fullmatch(r"[a-z]+(-[a-z]+)*", route.function):
+            problems.append(f"{route.function}: not a kebab-case function name")
+        if route.access not in ACCESS_LEVELS:
+            problems.append(f"{route.function}: access {route.access!r} is none of {ACCESS_LEVELS}")
+    for route in s.route_rows:
+        if not isinstance(route.method, str) or route.method.lower() not in HTTP_METHODS:
+            problems.append(f"{route.function}: method {route.method!r}")
+        if not isinstance(route.path, str) or not route.path.startswith("/v1/"):
+            problems.append(f"{route.function}: path {route.path!r} is not under /v1/")
+            continue
+        named = re.findall(r"\{([^}]*)\}", route.path)
+        if route.path_parameter != (named[0] if len(named) == 1 else None) or len(named) > 1:
+            problems.append(
+                f"{route.function}: path_parameter {route.path_parameter!r}, its path {route.path}"
+            )
     return problems
 
 
-def check_core_public(s: Sources) -> list[str]:
-    public = {(m, normalise(p)) for m, p, access in s.core.values() if access == "Public"}
-    if public != s.contract_public:
-        return [
-            f"ROUTES' Public rows {sorted(public)} != the contract's public routes {sorted(s.contract_public)}"
-        ]
-    return []
-
-
-def check_catalog_vs_core(s: Sources) -> list[str]:
-    problems = []
-    names = [n for n, _ in s.catalog]
-    operations = [o for _, o in s.catalog]
-    for dup in {n for n in names if names.count(n) > 1}:
-        problems.append(f"function {dup} is listed twice")
-    for dup in {o for o in operations if operations.count(o) > 1}:
-        problems.append(f"operation {dup} has two functions")
-    problems += [f"operation {o} (ROUTES) has no function" for o in sorted(set(s.core) - set(operations))]
+def check_routes_vs_openapi(s: Sources) -> list[str]:
+    """The route table's (method, path) pairs are openapi.yaml's operations, one to one."""
+    routes = s.route_keys()
+    documented = {(m, p) for m, p, _, _ in s.operations}
+    problems = [
+        f"route {routes[k]} ({k[0]} {k[1]}) has no operation in openapi.yaml"
+        for k in sorted(set(routes) - documented)
+    ]
     problems += [
-        f"function for {o} serves no operation of ROUTES" for o in sorted(set(operations) - set(s.core))
+        f"openapi.yaml operation {m} {p} has no route in the route table"
+        for m, p in sorted(documented - set(routes))
     ]
     return problems
 
 
-def check_catalog_vs_cargo(s: Sources) -> list[str]:
+def check_operation_ids(s: Sources) -> list[str]:
+    """Each operation of openapi.yaml has its route's function name as its operationId."""
+    routes = s.route_keys()
     problems = []
+    for method, path, operation, _ in s.operations:
+        function = routes.get((method, path))
+        if function is None:
+            continue  # reported by check_routes_vs_openapi
+        if operation.get("operationId") != function:
+            got = operation.get("operationId")
+            problems.append(f"openapi.yaml {method} {path}: operationId {got!r}, not {function!r}")
+    return problems
+
+
+def check_openapi_access(s: Sources) -> list[str]:
+    """What openapi.yaml says of each route agrees with its access and parameter: public routes
+    (only they) need no bearer token, admin routes (only they) answer 403, and the path parameters
+    are the route's."""
+    routes = {(r.method, r.path): r for r in s.route_rows}
+    schemes = s.openapi.get("components", {}).get("securitySchemes", {})
+    bearer = {
+        name
+        for name, scheme in schemes.items()
+        if scheme.get("type") == "http" and str(scheme.get("scheme")).lower() == "bearer"
+    }
+    if not bearer:
+        return ["openapi.yaml has no http bearer security scheme"]
+    default_security = s.openapi.get("security", [])
+    problems = []
+    for method, path, operation, path_parameters in s.operations:
+        route = routes.get((method, path))
+        if route is None:
+            continue  # reported by check_routes_vs_openapi
+        security = operation.get("security", default_security)
+        public = not any(bearer & set(requirement) for requirement in security)
+        if public != (route.access == "public"):
+            needs = "needs no bearer token" if public else "needs a bearer token"
+            problems.append(f"openapi.yaml {method} {path} {needs}; route {route.function} is {route.access}")
+        answers_403 = "403" in {str(code) for code in operation.get("responses", {})}
+        if answers_403 != (route.access == "admin"):
+            says = "answers 403" if answers_403 else "has no 403"
+            problems.append(f"openapi.yaml {method} {path} {says}; route {route.function} is {route.access}")
+        want = [route.path_parameter] if route.path_parameter else []
+        if path_parameters != want:
+            problems.append(
+                f"openapi.yaml {method} {path} has path parameters {path_parameters}, "
+                f"route {route.function} {want}"
+            )
+    return problems
+
+
+def check_binaries(s: Sources) -> list[str]:
+    """functions/src/bin/<name>.rs for every function and nothing else; each routed one runs its
+    own route (`run(&orderly_core::api::routes::<CONST>)`), the $default route's run_unrouted()."""
+    problems = []
+    manifest_path = ROOT / "functions" / "Cargo.toml"
+    try:
+        manifest = tomllib.loads(read(manifest_path))
+    except (OSError, tomllib.TOMLDecodeError) as error:
+        return [f"functions/Cargo.toml cannot be read: {error}"]
+    if manifest.get("bin"):
+        names = [b.get("name") for b in manifest["bin"]]
+        problems.append(
+            f"functions/Cargo.toml declares bin targets by hand {names}; "
+            "the binaries are functions/src/bin/<name>.rs"
+        )
+    if manifest.get("package", {}).get("autobins") is False:
+        problems.append("functions/Cargo.toml sets autobins = false, so functions/src/bin/ is not discovered")
+    if not BINARIES.is_dir():
+        return problems + ["functions/src/bin/ does not exist"]
     names = s.function_names()
-    problems += [f"function {n} has no [[bin]] in lambda/Cargo.toml" for n in sorted(names - set(s.bins))]
-    problems += [f"[[bin]] {n} is not in the catalog" for n in sorted(set(s.bins) - names)]
-    for name, operation in s.catalog + [(s.unrouted, None)]:
-        main = ROOT / "functions" / name / "main.rs"
-        if not main.is_file():
-            problems.append(f"functions/{name}/main.rs is missing")
+    present = set()
+    for entry in sorted(BINARIES.iterdir()):
+        if entry.is_file() and entry.suffix == ".rs" and entry.stem in names:
+            present.add(entry.stem)
+        else:
+            problems.append(f"functions/src/bin/{entry.name} is no function's binary")
+    problems += [f"functions/src/bin/{n}.rs is missing" for n in sorted(names - present)]
+    for name in sorted(present):
+        text = read(BINARIES / f"{name}.rs")
+        shown = f"functions/src/bin/{name}.rs"
+        calls = re.findall(r"\brun(?:_unrouted)?\s*\(", text)
+        routed = re.findall(r"\borderly_functions::run\(\s*&\s*orderly_core::api::routes::(\w+)\s*\)", text)
+        unrouted = re.findall(r"\borderly_functions::run_unrouted\(\s*\)", text)
+        if name == s.unrouted:
+            if len(unrouted) != 1 or len(calls) != 1:
+                problems.append(f"{shown} must call orderly_functions::run_unrouted() and nothing else")
             continue
-        if name in s.bins and s.bins[name] != f"../functions/{name}/main.rs":
-            problems.append(f"[[bin]] {name} has path {s.bins[name]!r}, not '../functions/{name}/main.rs'")
-        if operation is None:
-            text = read(main)
-            if not re.search(r"\brun_unrouted\(\s*\)", text) or re.search(r"\brun\(", text):
-                problems.append(f"functions/{name}/main.rs must call run_unrouted() and nothing else")
-            continue
-        served = re.findall(r"run\(\s*Operation::(\w+)\s*\)", read(main))
-        if served != [operation]:
-            problems.append(f"functions/{name}/main.rs runs {served}, the catalog says {operation}")
+        want = constant(name)
+        if routed != [want] or len(calls) != 1:
+            got = routed or [c.strip() for c in calls] or "nothing"
+            problems.append(
+                f"{shown} runs {got}, not exactly orderly_functions::run(&orderly_core::api::routes::{want})"
+            )
     return problems
 
 
 def check_template_functions(s: Sources) -> list[str]:
-    """One function per catalog entry, named after its binary, built from the one package."""
+    """One template function per function, named after its binary, built from the functions/
+    package, which Globals.Function's CodeUri names once (no function has its own)."""
     problems = []
+    globals_ = s.template.get("Globals", {}).get("Function", {})
+    if globals_.get("CodeUri") != CODE_URI:
+        problems.append(f"Globals.Function.CodeUri is {globals_.get('CodeUri')!r}, not {CODE_URI!r}")
+    if not (ROOT / CODE_URI / "Cargo.toml").is_file():
+        problems.append(f"{CODE_URI}Cargo.toml does not exist")
     names = s.function_names()
     binaries = {}
     for logical_id, resource in s.functions.items():
         metadata = resource.get("Metadata", {})
         props = resource.get("Properties", {})
         binary = metadata.get("BuildProperties", {}).get("Binary")
+        if "CodeUri" in props or "InlineCode" in props or "ImageUri" in props:
+            given = {k: props[k] for k in ("CodeUri", "InlineCode", "ImageUri") if k in props}
+            problems.append(f"{logical_id}: has its own {given}; the code is Globals.Function.CodeUri")
         if binary in binaries:
             problems.append(f"{logical_id} and {binaries[binary]} both build {binary}")
         binaries[binary] = logical_id
@@ -276,36 +440,31 @@ def check_template_functions(s: Sources) -> list[str]:
             problems.append(
                 f"{logical_id} builds {binary}: its logical id should be {pascal(binary)}Function"
             )
-        if str(props.get("CodeUri", "")).rstrip("/") != "lambda":
-            problems.append(f"{logical_id}: CodeUri {props.get('CodeUri')!r}, not the package dir lambda/")
     problems += [f"function {n} has no AWS::Serverless::Function" for n in sorted(names - set(binaries))]
     problems += [
-        f"{binaries[b]} builds {b}, which is no function of the catalog"
+        f"{binaries[b]} builds {b}, which is no function of the route table"
         for b in sorted(set(binaries) - names, key=str)
     ]
     return problems
 
 
 def check_template_routes(s: Sources) -> list[str]:
-    """Each function's one HttpApi event has exactly the path and method of its operation."""
+    """Each function's one HttpApi event has exactly the method and path of its route."""
     problems = []
-    operation_of = dict(s.catalog)
     for binary, (method, path, props) in s.template_routes().items():
-        operation = operation_of.get(binary)
-        if operation not in s.core:
-            continue  # reported by the function checks
-        want_method, want_path, _ = s.core[operation]
-        if (method, path) != (want_method, want_path):
+        route = s.routes.get(binary)
+        if route is None:
+            continue  # reported by check_template_functions
+        if (method, path) != (route.method, route.path):
             problems.append(
-                f"{binary}: template routes {method} {path}, ROUTES says {want_method} {want_path}"
+                f"{binary}: template routes {method} {path}, the route table says {route.method} {route.path}"
             )
         if props.get("ApiId") != {"Ref": "HttpApi"}:
             problems.append(f"{binary}: its HttpApi event is not on the template's HttpApi (ApiId)")
-    template = {(m, normalise(p)) for m, p, _ in s.template_routes().values()}
-    problems += [
-        f"contract route {m} {p} has no function in the template" for m, p in sorted(s.contract - template)
-    ]
-    problems += [f"template route {m} {p} is not in the contract" for m, p in sorted(template - s.contract)]
+    template = {(m, p) for m, p, _ in s.template_routes().values()}
+    routes = set(s.route_keys())
+    problems += [f"route {m} {p} has no function in the template" for m, p in sorted(routes - template)]
+    problems += [f"template route {m} {p} is not in the route table" for m, p in sorted(template - routes)]
     return problems
 
 
@@ -326,6 +485,8 @@ def check_unrouted_function(s: Sources) -> list[str]:
         return [f"{logical_id}: wants exactly one event, of type HttpApi"]
     props = events[0].get("Properties", {})
     problems = []
+    if s.unrouted_row.access != "public":
+        problems.append(f"the route table gives {s.unrouted} access {s.unrouted_row.access!r}, not public")
     if props.get("ApiId") != {"Ref": "HttpApi"}:
         problems.append(f"{logical_id}: its HttpApi event is not on the template's HttpApi (ApiId)")
     if "Path" in props or "Method" in props:
@@ -338,7 +499,7 @@ def check_unrouted_function(s: Sources) -> list[str]:
             problems.append(f"{logical_id}: the $default route has no RouteSettings {limit}")
     variables = resource.get("Properties", {}).get("Environment", {}).get("Variables", {})
     config = rust_str_consts(ROOT / "core/src/config.rs")
-    table_var = rust_str_consts(ROOT / "dynamodb-store/src/table.rs").get("TABLE_NAME_VARIABLE", "TABLE_NAME")
+    table_var = rust_str_consts(STORE / "table.rs").get("TABLE_NAME_VARIABLE", "TABLE_NAME")
     for name in (table_var, config.get("PAYMENT_WEBHOOK_SECRET", "PAYMENT_WEBHOOK_SECRET")):
         if variables.get(name) != "":
             problems.append(f"{logical_id}: Environment {name} is not blanked out (\"\") over the Globals")
@@ -346,7 +507,7 @@ def check_unrouted_function(s: Sources) -> list[str]:
 
 
 def check_public_routes(s: Sources) -> list[str]:
-    """Auth: Authorizer: NONE on exactly the contract's public routes; a JWT default for the rest."""
+    """Auth: Authorizer: NONE on exactly the route table's public routes; a JWT default for the rest."""
     problems = []
     api = s.resources.get("HttpApi", {})
     auth = api.get("Properties", {}).get("Auth", {})
@@ -360,13 +521,12 @@ def check_public_routes(s: Sources) -> list[str]:
     for binary, (method, path, props) in s.template_routes().items():
         authorizer_name = props.get("Auth", {}).get("Authorizer")
         if authorizer_name == "NONE":
-            public.add((method, normalise(path)))
+            public.add((method, path))
         elif authorizer_name not in (None, default):
             problems.append(f"{binary}: route authorizer {authorizer_name!r} is neither NONE nor the default")
-    if public != s.contract_public:
-        problems.append(
-            f"public routes in the template {sorted(public)} != the contract's {sorted(s.contract_public)}"
-        )
+    want = {(r.method, r.path) for r in s.route_rows if r.access == "public"}
+    if public != want:
+        problems.append(f"public routes in the template {sorted(public)} != the route table's {sorted(want)}")
     return problems
 
 
@@ -377,10 +537,13 @@ def check_translated_api(s: Sources) -> list[str]:
     from samtranslator.translator.transform import transform
 
     template = json.loads(json.dumps(s.template, default=str))
-    for resource in template["Resources"].values():
-        if resource.get("Type") == "AWS::Serverless::Function":
-            # `sam package` replaces the local directory with an S3 object; the transform wants one.
-            resource["Properties"]["CodeUri"] = "s3://bucket/key"
+    # `sam package` replaces the local directory with an S3 object; the transform wants one. (A
+    # function's own CodeUri is check_template_functions' finding, not this check's.)
+    template.setdefault("Globals", {}).setdefault("Function", {})["CodeUri"] = "s3://bucket/key"
+    for resource in template.get("Resources", {}).values():
+        props = resource.get("Properties", {})
+        if resource.get("Type") == "AWS::Serverless::Function" and "CodeUri" in props:
+            props["CodeUri"] = "s3://bucket/key"
 
     class NoManagedPolicies:  # the transform asks IAM for managed policy ARNs; none are named here
         def load(self) -> dict:
@@ -400,18 +563,15 @@ def check_translated_api(s: Sources) -> list[str]:
             security = [name for requirement in operation.get("security", []) for name in requirement]
             got[(method.upper(), path)] = (function.group(1) if function else None, security)
     problems = []
-    operation_of = dict(s.catalog)
-    for name, operation in operation_of.items():
-        if operation not in s.core:
-            continue
-        method, path, _ = s.core[operation]
+    for route in s.route_rows:
+        method, path, name = route.method, route.path, route.function
         if (method, path) not in got:
             problems.append(f"the transformed API has no route {method} {path}")
             continue
         function, security = got.pop((method, path))
         if function != f"{pascal(name)}Function":
             problems.append(f"{method} {path} invokes {function}, not {pascal(name)}Function")
-        want = ["NONE"] if (method, normalise(path)) in s.contract_public else [default]
+        want = ["NONE"] if route.access == "public" else [default]
         if security != want:
             problems.append(f"{method} {path} has security {security}, want {want}")
     default_route = got.pop(("X-AMAZON-APIGATEWAY-ANY-METHOD", "/$default"), None)
@@ -454,7 +614,11 @@ def references(node, where: str) -> list[tuple[str, str]]:
     return found
 
 
+
+
 def check_events(s: Sources) -> list[str]:
+    """events/<name>.json for every function and nothing else; an HTTP API (payload 2.0) event
+    names its route, which must be its function's ("METHOD PATH", or $default)."""
     events = ROOT / "events"
     if not events.is_dir():
         return ["events/ does not exist"]
@@ -469,28 +633,24 @@ def check_events(s: Sources) -> list[str]:
         except json.JSONDecodeError as error:
             problems.append(f"events/{name}.json is not JSON: {error}")
             continue
-        # An HTTP API (payload 2.0) event names its route; it must be this function's route.
-        operation = dict(s.catalog).get(name)
         route_key = event.get("routeKey") if isinstance(event, dict) else None
-        if operation in s.core:
-            method, route, _ = s.core[operation]
-            if route_key != f"{method} {route}":
-                problems.append(f"events/{name}.json has routeKey {route_key!r}, not '{method} {route}'")
-        elif name == s.unrouted and route_key != "$default":
-            problems.append(f"events/{name}.json has routeKey {route_key!r}, not '$default'")
+        route = s.routes.get(name)
+        want = "$default" if route is None else f"{route.method} {route.path}"
+        if route_key != want:
+            problems.append(f"events/{name}.json has routeKey {route_key!r}, not {want!r}")
     names = s.function_names()
     problems += [
         f"events/{p.name} belongs to no function"
-        for p in sorted(events.glob("*.json"))
-        if p.stem not in names
+        for p in sorted(events.iterdir())
+        if p.suffix != ".json" or p.stem not in names
     ]
     return problems
 
 
 def check_table(s: Sources) -> list[str]:
-    """The template's table is the one dynamodb-store/src/table.rs creates."""
-    keys = rust_str_consts(ROOT / "dynamodb-store/src/keys.rs")
-    source = read(ROOT / "dynamodb-store/src/table.rs")
+    """The template's table is the one stores/dynamodb/src/table.rs creates."""
+    keys = rust_str_consts(STORE / "keys.rs")
+    source = read(STORE / "table.rs")
 
     def value(expression: str) -> str:
         expression = expression.strip()
@@ -498,12 +658,12 @@ def check_table(s: Sources) -> list[str]:
             return expression.strip('"')
         if expression.startswith("keys::") and expression[6:] in keys:
             return keys[expression[6:]]
-        raise SystemExit(f"dynamodb-store/src/table.rs: cannot resolve {expression}")
+        raise SystemExit(f"stores/dynamodb/src/table.rs: cannot resolve {expression}")
 
     def const(name: str) -> str:
         found = re.search(rf"pub const {name}: &str = ([^;]+);", source)
         if not found:
-            raise SystemExit(f"dynamodb-store/src/table.rs: {name} not found")
+            raise SystemExit(f"stores/dynamodb/src/table.rs: {name} not found")
         return value(found.group(1))
 
     def upper_snake(camel: str) -> str:
@@ -511,7 +671,7 @@ def check_table(s: Sources) -> list[str]:
 
     block = re.search(r"pub const INDEXES[^=]*=\s*\[(.*?)\];", source, re.S)
     if not block:
-        raise SystemExit("dynamodb-store/src/table.rs: INDEXES not found")
+        raise SystemExit("stores/dynamodb/src/table.rs: INDEXES not found")
     indexes = {
         value(n): (value(pk), value(sk))
         for n, pk, sk in re.findall(
@@ -650,7 +810,8 @@ def check_policies(s: Sources) -> list[str]:
                             f"{logical_id}: resource {arn!r} is neither the table nor one of its indexes"
                         )
         if binary not in EXPECTED_ACCESS:
-            problems.append(f"{logical_id}: no expected access listed for {binary} in this script")
+            if binary not in s.function_names():  # a function's missing entry is reported below
+                problems.append(f"{logical_id}: no expected access listed for {binary} in this script")
             continue
         want_table, want_indexes = EXPECTED_ACCESS[binary]
         if on_table != want_table or queried != want_indexes:
@@ -658,6 +819,14 @@ def check_policies(s: Sources) -> list[str]:
                 f"{logical_id}: grants {sorted(on_table)} on the table and Query on {sorted(queried)}; "
                 f"its operation needs {sorted(want_table)} and Query on {sorted(want_indexes)}"
             )
+    problems += [
+        f"function {n}: no expected access listed for it in EXPECTED_ACCESS (this script)"
+        for n in sorted(s.function_names() - set(EXPECTED_ACCESS))
+    ]
+    problems += [
+        f"EXPECTED_ACCESS (this script) lists {n}, which is no function of the route table"
+        for n in sorted(set(EXPECTED_ACCESS) - s.function_names())
+    ]
     return problems
 
 
@@ -677,7 +846,7 @@ def check_runtime_and_logs(s: Sources) -> list[str]:
         problems.append("Globals.Function.LoggingConfig.LogFormat is not JSON")
     variables = globals_.get("Environment", {}).get("Variables", {})
     config = rust_str_consts(ROOT / "core/src/config.rs")
-    table_var = rust_str_consts(ROOT / "dynamodb-store/src/table.rs").get("TABLE_NAME_VARIABLE", "TABLE_NAME")
+    table_var = rust_str_consts(STORE / "table.rs").get("TABLE_NAME_VARIABLE", "TABLE_NAME")
     wanted = {
         table_var: {"Ref": s.table_id},
         config.get("PAYMENT_WEBHOOK_SECRET", "PAYMENT_WEBHOOK_SECRET"): {"Ref": "PaymentWebhookSecret"},
@@ -723,18 +892,22 @@ def check_runtime_and_logs(s: Sources) -> list[str]:
     return problems
 
 
+
+
+
 CHECKS = [
-    ("(a)=(b) the contract's routes are ROUTES' rows", check_contract_vs_core),
-    ("(a)=(b) ROUTES' Public rows are the contract's public routes", check_core_public),
-    ("(b)=(c) every operation of ROUTES has one function in catalog.rs", check_catalog_vs_core),
-    ("(c) catalog.rs = Cargo.toml [[bin]]s = functions/<name>/main.rs", check_catalog_vs_cargo),
-    ("(c)=(d) one template function per binary, built from the lambda/ package", check_template_functions),
-    ("(b)=(d) each function's HttpApi path and method", check_template_routes),
+    ("(a) the route table: one name, method and path per route, one $default function", check_route_table),
+    ("(a)=(b) the route table's routes are openapi.yaml's operations", check_routes_vs_openapi),
+    ("(a)=(b) each operation's operationId is its route's function", check_operation_ids),
+    ("(a)=(b) openapi.yaml's security, 403s and path parameters follow each route's access", check_openapi_access),
+    ("(a)=(c) functions/src/bin/<name>.rs per function, each running its own route", check_binaries),
+    ("(a)=(d) one template function per function, CodeUri functions/ in Globals only", check_template_functions),
+    ("(a)=(d) each function's HttpApi path and method", check_template_routes),
     ("(a)=(d) public routes opt out of the JWT authorizer, and only they", check_public_routes),
-    ("(c)=(d) the $default route: its own function, no authorizer, throttled, no secret", check_unrouted_function),
+    ("(a)=(d) the $default route: its own function, no authorizer, throttled, no secret", check_unrouted_function),
     ("(d) SAM transform: routes to functions, auth, references resolve", check_translated_api),
-    ("(e) events/<name>.json for every function", check_events),
-    ("(f) the table agrees with dynamodb-store/src/table.rs", check_table),
+    ("(a)=(e) events/<name>.json for every function, with its routeKey", check_events),
+    ("(f) the table agrees with stores/dynamodb/src/table.rs", check_table),
     ("(d) least-privilege IAM: each function's DynamoDB actions, no Scan", check_policies),
     ("(d) runtime, environment and log groups", check_runtime_and_logs),
 ]
@@ -744,7 +917,12 @@ def main() -> int:
     global TEMPLATE
     if len(sys.argv) > 1:  # another template, e.g. a deliberately broken copy to test these checks
         TEMPLATE = Path(sys.argv[1]).resolve()
-    sources = Sources()
+    try:
+        sources = Sources()
+    except SystemExit as error:
+        print(f"FAIL reading the sources\n       - {error}")
+        print("0 passed, 1 failed")
+        return 1
     passed = failed = 0
     for title, check in CHECKS:
         try:

@@ -13,7 +13,6 @@ pub mod domain;
 pub mod error;
 pub mod ports;
 pub mod services;
-pub mod views;
 
 pub use config::{ConfigError, Settings};
 pub use error::{Error, FieldError};

@@ -1,5 +1,5 @@
 //! HTTP in, HTTP out: the contract's mapping around the services. Both shapes enter here: the
-//! local server through [`handle`] (which routes), a Lambda function through [`handle_operation`]
+//! local server through [`handle`] (which routes), a Lambda function through [`handle_routed`]
 //! (API Gateway already routed), and what API Gateway routed nowhere through [`answer_unrouted`].
 //! Every failure becomes a response; nothing here returns `Err`.
 
@@ -8,8 +8,9 @@ mod endpoints;
 pub mod input;
 pub mod problem;
 pub mod routes;
+pub mod views;
 
-pub use routes::{Access, Operation, ROUTES};
+pub use routes::{Access, Route, ROUTES};
 
 use crate::auth::{Authenticator, Caller};
 use crate::{App, Error};
@@ -24,8 +25,11 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
 pub const REQUEST_ID: &str = "x-request-id";
 
 /// A request as the core sees it, whichever runtime delivered it.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct ApiRequest {
+    /// The caller's `X-Request-Id` when it is a usable one, else a fresh id: settled once, when
+    /// the request is made, and carried by every log line and the answer.
+    pub id: String,
     pub method: Method,
     pub path: String,
     /// The raw query string, without the `?`.
@@ -40,6 +44,7 @@ impl ApiRequest {
     /// A request from an HTTP request's head and its (already read) body.
     pub fn from_parts(parts: http::request::Parts, body: Bytes) -> Self {
         ApiRequest {
+            id: request_id(&parts.headers),
             method: parts.method,
             path: parts.uri.path().to_string(),
             query: parts.uri.query().unwrap_or("").to_string(),
@@ -54,40 +59,44 @@ pub type ApiResponse = http::Response<Bytes>;
 
 /// Routes and answers a request (the local server).
 pub async fn handle(app: &App, request: ApiRequest) -> ApiResponse {
-    let resolved = routes::resolve(&request.method, &request.path).map(|(op, param)| (op, param.map(str::to_string)));
+    let resolved = routes::resolve(&request.method, &request.path);
     respond(app, &request, resolved).await
 }
 
 /// The answer when a request cannot finish in time (a Lambda near its deadline): 503 with
 /// `Retry-After` and the request's id, instead of the platform's opaque timeout error.
-pub fn out_of_time_response(request_id: &str) -> ApiResponse {
-    tracing::warn!(request_id = %request_id, "answering 503: the request would outlive the function's deadline");
+pub fn out_of_time_response(request: &ApiRequest) -> ApiResponse {
+    tracing::warn!(request_id = %request.id, "answering 503: the request would outlive the function's deadline");
     let mut response = problem::problem_response(&Error::Unavailable("out of time".into()));
-    if let Ok(value) = HeaderValue::from_str(request_id) {
+    if let Ok(value) = HeaderValue::from_str(&request.id) {
         response.headers_mut().insert(REQUEST_ID, value);
     }
     response
 }
 
-/// Answers a request for an operation already routed, with its path parameter (a Lambda).
-pub async fn handle_operation(
+/// Answers a request API Gateway already routed to `route`, with its path parameter (a Lambda).
+pub async fn handle_routed(
     app: &App,
-    operation: Operation,
-    path_param: Option<String>,
-    request: ApiRequest,
+    route: &'static Route,
+    path_param: Option<&str>,
+    request: &ApiRequest,
 ) -> ApiResponse {
-    respond(app, &request, Ok((operation, path_param))).await
+    respond(app, request, Ok((route, path_param))).await
 }
 
-async fn respond(app: &App, request: &ApiRequest, resolved: Result<(Operation, Option<String>), Error>) -> ApiResponse {
+async fn respond(
+    app: &App,
+    request: &ApiRequest,
+    resolved: Result<(&'static Route, Option<&str>), Error>,
+) -> ApiResponse {
     let started = Instant::now();
-    let route = resolved.as_ref().map(|(op, _)| op.route()).unwrap_or("unmatched");
+    let route = resolved.as_ref().ok().map(|(route, _)| *route);
     // Checks run in the contract's order: size, route, method, then the operation's own.
     let outcome = if request.body.len() > MAX_BODY_BYTES {
         Err(Error::PayloadTooLarge)
     } else {
         match resolved {
-            Ok((operation, param)) => run(app, operation, param.as_deref(), request).await,
+            Ok((route, param)) => run(app, route, param, request).await,
             Err(error) => Err(error),
         }
     };
@@ -109,13 +118,19 @@ pub fn answer_unrouted(request: &ApiRequest) -> ApiResponse {
             Err(error) => Err(error),
         }
     };
-    finish(request, "unmatched", started, outcome)
+    finish(request, None, started, outcome)
 }
 
 /// Every answer's last step: failures become problem+json (logged when they are ours), the
 /// request id goes on the response, and one log line records the request.
-fn finish(request: &ApiRequest, route: &str, started: Instant, outcome: Result<ApiResponse, Error>) -> ApiResponse {
-    let request_id = request_id(request);
+fn finish(
+    request: &ApiRequest,
+    route: Option<&Route>,
+    started: Instant,
+    outcome: Result<ApiResponse, Error>,
+) -> ApiResponse {
+    let request_id = &request.id;
+    let (operation, route) = route.map_or(("none", "unmatched"), |r| (r.function, r.path));
     let mut response = match outcome {
         Ok(response) => response,
         Err(error) => {
@@ -131,12 +146,13 @@ fn finish(request: &ApiRequest, route: &str, started: Instant, outcome: Result<A
             problem::problem_response(&error)
         }
     };
-    if let Ok(value) = HeaderValue::from_str(&request_id) {
+    if let Ok(value) = HeaderValue::from_str(request_id) {
         response.headers_mut().insert(REQUEST_ID, value);
     }
     tracing::info!(
         request_id = %request_id,
         method = %request.method,
+        operation,
         route,
         status = response.status().as_u16(),
         latency_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
@@ -145,46 +161,37 @@ fn finish(request: &ApiRequest, route: &str, started: Instant, outcome: Result<A
     response
 }
 
-/// The request's id ([`request_id`]), written into its headers so that every later step, the
-/// answer and its log line, uses this same id (a shell that may answer on its own, as a Lambda
-/// near its deadline does, needs the id before the core runs).
-pub fn settle_request_id(request: &mut ApiRequest) -> String {
-    let id = request_id(request);
-    if let Ok(value) = HeaderValue::from_str(&id) {
-        request.headers.insert(REQUEST_ID, value);
-    }
-    id
-}
-
 /// The caller's `X-Request-Id` when it is 1–128 characters of `[A-Za-z0-9._-]`, else a fresh one.
-fn request_id(request: &ApiRequest) -> String {
-    let given = request
-        .headers
-        .get(REQUEST_ID)
-        .and_then(|v| v.to_str().ok())
-        .filter(|id| {
-            (1..=128).contains(&id.len())
-                && id
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
-        });
+fn request_id(headers: &HeaderMap) -> String {
+    let given = headers.get(REQUEST_ID).and_then(|v| v.to_str().ok()).filter(|id| {
+        (1..=128).contains(&id.len())
+            && id
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+    });
     match given {
         Some(id) => id.to_string(),
         None => ulid::Ulid::new().to_string(),
     }
 }
 
-async fn run(app: &App, operation: Operation, param: Option<&str>, request: &ApiRequest) -> Result<ApiResponse, Error> {
-    match operation.access() {
-        Access::Public => endpoints::public(app, operation, param, request).await,
+async fn run(app: &App, route: &Route, param: Option<&str>, request: &ApiRequest) -> Result<ApiResponse, Error> {
+    let caller = match route.access {
+        Access::Public => None,
         access => {
             let caller = authenticate(app, request)?;
             if access == Access::Admin && !caller.is_admin {
                 return Err(Error::Forbidden);
             }
-            endpoints::protected(app, operation, &caller, param, request).await
+            Some(caller)
         }
-    }
+    };
+    let call = endpoints::Call {
+        request,
+        caller: caller.as_ref(),
+        param,
+    };
+    (route.handler)(app, call).await
 }
 
 fn authenticate(app: &App, request: &ApiRequest) -> Result<Caller, Error> {
@@ -230,13 +237,17 @@ fn jwt_reason(error: &crate::auth::JwtError) -> &'static str {
 mod tests {
     use super::*;
 
-    fn request(method: Method, path: &str, body_len: usize) -> ApiRequest {
-        ApiRequest {
-            method,
-            path: path.to_string(),
-            body: Bytes::from(vec![b'x'; body_len]),
-            ..ApiRequest::default()
+    fn request_with(method: Method, path: &str, body_len: usize, id: Option<&'static str>) -> ApiRequest {
+        let mut builder = http::Request::builder().method(method).uri(path);
+        if let Some(id) = id {
+            builder = builder.header(REQUEST_ID, id);
         }
+        let (parts, ()) = builder.body(()).unwrap_or_else(|e| panic!("{e}")).into_parts();
+        ApiRequest::from_parts(parts, Bytes::from(vec![b'x'; body_len]))
+    }
+
+    fn request(method: Method, path: &str, body_len: usize) -> ApiRequest {
+        request_with(method, path, body_len, None)
     }
 
     fn problem_type(response: &ApiResponse) -> String {
@@ -270,21 +281,15 @@ mod tests {
     }
 
     #[test]
-    fn a_settled_request_id_is_the_one_the_answer_carries() {
-        let mut given = request(Method::GET, "/v2/anything", 0);
-        given.headers.insert(REQUEST_ID, HeaderValue::from_static("caller-7"));
-        assert_eq!(settle_request_id(&mut given), "caller-7");
+    fn the_request_id_is_the_callers_when_usable_and_carried_by_the_answer() {
+        let given = request_with(Method::GET, "/v2/anything", 0, Some("caller-7"));
+        assert_eq!(given.id, "caller-7");
+        assert_eq!(answer_unrouted(&given).headers()[REQUEST_ID], "caller-7");
 
-        let mut fresh = request(Method::GET, "/v2/anything", 0);
-        fresh.headers.insert(REQUEST_ID, HeaderValue::from_static("not valid!"));
-        let id = settle_request_id(&mut fresh);
-        assert_ne!(id, "not valid!");
-        assert_eq!(
-            settle_request_id(&mut fresh),
-            id,
-            "settled once, the same id every time"
-        );
-        assert_eq!(answer_unrouted(&fresh).headers()[REQUEST_ID], id.as_str());
+        let fresh = request_with(Method::GET, "/v2/anything", 0, Some("not valid!"));
+        assert_ne!(fresh.id, "not valid!");
+        assert_eq!(fresh.id.len(), 26, "a ULID");
+        assert_eq!(answer_unrouted(&fresh).headers()[REQUEST_ID], fresh.id.as_str());
     }
 
     #[test]

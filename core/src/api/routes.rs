@@ -1,28 +1,14 @@
-//! The contract's route table: every operation, its path template, method and who may call it.
+//! The contract's route table, written once. Each route is named as the Lambda function that serves
+//! it (`create-order`), and that one name is used everywhere: the template's function, its
+//! `events/` sample, its binary in `functions/src/bin/`, the log lines. The local server routes
+//! over [`ROUTES`]; a function names its one route (`routes::CREATE_ORDER`), so its binary links
+//! that route's endpoint and no other.
 
-use crate::Error;
+use super::endpoints::{self, Call, EndpointFuture};
+use crate::{App, Error};
 use http::Method;
 
-/// One operation of the API: the unit a Lambda function wraps and the local server dispatches.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Operation {
-    Health,
-    GetMe,
-    UpdateMe,
-    ListProducts,
-    CreateProduct,
-    GetProduct,
-    UpdateProduct,
-    AdjustStock,
-    ListOrders,
-    PlaceOrder,
-    GetOrder,
-    CancelOrder,
-    PaymentWebhook,
-    GetDailyReport,
-    ComputeDailyReport,
-}
-
+/// Who may call a route.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Access {
     Public,
@@ -30,45 +16,79 @@ pub enum Access {
     Admin,
 }
 
-use Access::{Admin, Public, User};
-use Operation::*;
+/// Runs a route's operation on a request that has passed the route's access check.
+pub type Handler = for<'a> fn(&'a App, Call<'a>) -> EndpointFuture<'a>;
 
-/// (path template, method, operation, access). `{id}` and `{date}` match one path segment.
-pub const ROUTES: &[(&str, Method, Operation, Access)] = &[
-    ("/v1/health", Method::GET, Health, Public),
-    ("/v1/me", Method::GET, GetMe, User),
-    ("/v1/me", Method::PATCH, UpdateMe, User),
-    ("/v1/products", Method::GET, ListProducts, Public),
-    ("/v1/products", Method::POST, CreateProduct, Admin),
-    ("/v1/products/{id}", Method::GET, GetProduct, Public),
-    ("/v1/products/{id}", Method::PATCH, UpdateProduct, Admin),
-    ("/v1/products/{id}/stock", Method::POST, AdjustStock, Admin),
-    ("/v1/orders", Method::GET, ListOrders, User),
-    ("/v1/orders", Method::POST, PlaceOrder, User),
-    ("/v1/orders/{id}", Method::GET, GetOrder, User),
-    ("/v1/orders/{id}/cancel", Method::POST, CancelOrder, User),
-    ("/v1/payments/webhook", Method::POST, PaymentWebhook, Public),
-    ("/v1/reports/daily/{date}", Method::GET, GetDailyReport, Admin),
-    ("/v1/reports/daily/{date}", Method::POST, ComputeDailyReport, Admin),
-];
+/// One route of the contract: its method and path, who may call it, and the function that serves it.
+pub struct Route {
+    /// The route's one name: its Lambda function, binary and `events/` file.
+    pub function: &'static str,
+    pub method: Method,
+    /// The path template, as API Gateway names the route. `{id}` and `{date}` match one segment.
+    pub path: &'static str,
+    /// The template's one parameter (`id`, `date`), as API Gateway's `pathParameters` names it.
+    pub path_parameter: Option<&'static str>,
+    pub access: Access,
+    pub(crate) handler: Handler,
+}
 
-impl Operation {
-    fn entry(self) -> &'static (&'static str, Method, Operation, Access) {
-        // Every operation has exactly one row; a test below proves it.
-        ROUTES.iter().find(|row| row.2 == self).unwrap_or(&ROUTES[0])
+impl std::fmt::Debug for Route {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} ({} {})", self.function, self.method, self.path)
     }
+}
 
-    /// The path template, as logged and as API Gateway names the route.
-    pub fn route(self) -> &'static str {
-        self.entry().0
+impl PartialEq for Route {
+    fn eq(&self, other: &Self) -> bool {
+        self.function == other.function
     }
+}
 
-    pub fn method(self) -> &'static Method {
-        &self.entry().1
-    }
+impl Eq for Route {}
 
-    pub fn access(self) -> Access {
-        self.entry().3
+/// The function behind API Gateway's `$default` route, which answers every request the gateway
+/// matched to no route ([`super::answer_unrouted`]). It serves no route of its own.
+pub const UNROUTED_FUNCTION: &str = "reject-unknown-route";
+
+macro_rules! routes {
+    ($($constant:ident: $function:literal, $method:ident $path:literal, $parameter:expr, $access:ident => $handler:path;)*) => {
+        $(
+            pub static $constant: Route = Route {
+                function: $function,
+                method: Method::$method,
+                path: $path,
+                path_parameter: $parameter,
+                access: Access::$access,
+                handler: $handler,
+            };
+        )*
+        /// Every route of the contract, in the contract's order.
+        pub static ROUTES: &[&Route] = &[$(&$constant),*];
+    };
+}
+
+routes! {
+    CHECK_HEALTH: "check-health", GET "/v1/health", None, Public => endpoints::check_health;
+    GET_PROFILE: "get-profile", GET "/v1/me", None, User => endpoints::get_profile;
+    UPDATE_PROFILE: "update-profile", PATCH "/v1/me", None, User => endpoints::update_profile;
+    LIST_PRODUCTS: "list-products", GET "/v1/products", None, Public => endpoints::list_products;
+    CREATE_PRODUCT: "create-product", POST "/v1/products", None, Admin => endpoints::create_product;
+    GET_PRODUCT: "get-product", GET "/v1/products/{id}", Some("id"), Public => endpoints::get_product;
+    UPDATE_PRODUCT: "update-product", PATCH "/v1/products/{id}", Some("id"), Admin => endpoints::update_product;
+    ADJUST_STOCK: "adjust-stock", POST "/v1/products/{id}/stock", Some("id"), Admin => endpoints::adjust_stock;
+    LIST_ORDERS: "list-orders", GET "/v1/orders", None, User => endpoints::list_orders;
+    CREATE_ORDER: "create-order", POST "/v1/orders", None, User => endpoints::create_order;
+    GET_ORDER: "get-order", GET "/v1/orders/{id}", Some("id"), User => endpoints::get_order;
+    CANCEL_ORDER: "cancel-order", POST "/v1/orders/{id}/cancel", Some("id"), User => endpoints::cancel_order;
+    PAYMENT_WEBHOOK: "payment-webhook", POST "/v1/payments/webhook", None, Public => endpoints::payment_webhook;
+    GET_DAILY_REPORT: "get-daily-report", GET "/v1/reports/daily/{date}", Some("date"), Admin => endpoints::get_daily_report;
+    COMPUTE_DAILY_REPORT: "compute-daily-report", POST "/v1/reports/daily/{date}", Some("date"), Admin => endpoints::compute_daily_report;
+}
+
+impl Route {
+    /// The route named `function`, if there is one.
+    pub fn named(function: &str) -> Option<&'static Route> {
+        ROUTES.iter().copied().find(|route| route.function == function)
     }
 }
 
@@ -90,16 +110,16 @@ fn match_template<'p>(template: &str, path: &'p str) -> Option<Option<&'p str>> 
     actual.next().is_none().then_some(param)
 }
 
-/// Finds the operation for `method` and `path`: 404 for an unknown path, 405 (with the allowed
+/// Finds the route for `method` and `path`: 404 for an unknown path, 405 (with the allowed
 /// methods) for a known path and another method.
-pub fn resolve<'p>(method: &Method, path: &'p str) -> Result<(Operation, Option<&'p str>), Error> {
+pub fn resolve<'p>(method: &Method, path: &'p str) -> Result<(&'static Route, Option<&'p str>), Error> {
     let mut allowed: Vec<&str> = Vec::new();
-    for (template, route_method, operation, _) in ROUTES {
-        if let Some(param) = match_template(template, path) {
-            if route_method == method {
-                return Ok((*operation, param));
+    for route in ROUTES.iter().copied() {
+        if let Some(param) = match_template(route.path, path) {
+            if route.method == method {
+                return Ok((route, param));
             }
-            allowed.push(route_method.as_str());
+            allowed.push(route.method.as_str());
         }
     }
     if allowed.is_empty() {
@@ -114,33 +134,46 @@ pub fn resolve<'p>(method: &Method, path: &'p str) -> Result<(Operation, Option<
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::collections::HashSet;
 
     #[test]
-    fn every_operation_has_exactly_one_route() {
-        for (_, _, operation, _) in ROUTES {
-            assert_eq!(
-                ROUTES.iter().filter(|row| row.2 == *operation).count(),
-                1,
-                "{operation:?}"
-            );
-            assert_eq!(operation.entry().2, *operation);
+    fn every_route_has_its_own_name_and_method_and_path() {
+        let names: HashSet<_> = ROUTES.iter().map(|r| r.function).collect();
+        let keys: HashSet<_> = ROUTES.iter().map(|r| (r.method.as_str(), r.path)).collect();
+        assert_eq!(names.len(), ROUTES.len());
+        assert_eq!(keys.len(), ROUTES.len());
+        assert!(!names.contains(UNROUTED_FUNCTION));
+        for route in ROUTES {
+            assert_eq!(Route::named(route.function), Some(*route));
+            let name_ok = route.function.bytes().all(|b| b.is_ascii_lowercase() || b == b'-');
+            assert!(name_ok, "{route:?}: function names are kebab-case");
         }
-        assert_eq!(ROUTES.len(), 15);
+    }
+
+    #[test]
+    fn each_path_parameter_is_the_one_its_template_names() {
+        for route in ROUTES {
+            let named = route
+                .path
+                .split('/')
+                .find_map(|s| s.strip_prefix('{')?.strip_suffix('}'));
+            assert_eq!(route.path_parameter, named, "{route:?}");
+        }
     }
 
     #[test]
     fn resolves_paths_with_parameters() {
         assert!(matches!(
             resolve(&Method::POST, "/v1/orders/ABC/cancel"),
-            Ok((CancelOrder, Some("ABC")))
+            Ok((route, Some("ABC"))) if *route == CANCEL_ORDER
         ));
         assert!(matches!(
             resolve(&Method::GET, "/v1/reports/daily/2026-01-01"),
-            Ok((GetDailyReport, Some("2026-01-01")))
+            Ok((route, Some("2026-01-01"))) if *route == GET_DAILY_REPORT
         ));
         assert!(matches!(
             resolve(&Method::GET, "/v1/products"),
-            Ok((ListProducts, None))
+            Ok((route, None)) if *route == LIST_PRODUCTS
         ));
     }
 

@@ -2,7 +2,6 @@
 //! any instant.
 
 use crate::domain::Timestamp;
-use std::sync::atomic::{AtomicI64, Ordering};
 
 pub trait Clock: Send + Sync {
     fn now(&self) -> Timestamp;
@@ -22,22 +21,25 @@ impl Clock for SystemClock {
     }
 }
 
-/// A clock that stands still until told to move: for tests.
+/// A clock that stands still until told to move: for tests (the `test-support` feature).
+#[cfg(any(test, feature = "test-support"))]
 #[derive(Debug, Default)]
-pub struct FixedClock(AtomicI64);
+pub struct FixedClock(std::sync::atomic::AtomicI64);
 
+#[cfg(any(test, feature = "test-support"))]
 impl FixedClock {
     pub fn at(instant: Timestamp) -> Self {
-        FixedClock(AtomicI64::new(instant.as_millis()))
+        FixedClock(std::sync::atomic::AtomicI64::new(instant.as_millis()))
     }
 
     pub fn advance_seconds(&self, seconds: i64) {
-        self.0.fetch_add(seconds * 1000, Ordering::SeqCst);
+        self.0.fetch_add(seconds * 1000, std::sync::atomic::Ordering::SeqCst);
     }
 }
 
+#[cfg(any(test, feature = "test-support"))]
 impl Clock for FixedClock {
     fn now(&self) -> Timestamp {
-        Timestamp::from_millis(self.0.load(Ordering::SeqCst))
+        Timestamp::from_millis(self.0.load(std::sync::atomic::Ordering::SeqCst))
     }
 }

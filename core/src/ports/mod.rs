@@ -5,6 +5,10 @@ pub mod clock;
 pub mod ids;
 pub mod store;
 
-pub use clock::{Clock, FixedClock, SystemClock};
+#[cfg(any(test, feature = "test-support"))]
+pub use clock::FixedClock;
+pub use clock::{Clock, SystemClock};
 pub use ids::{IdGenerator, UlidGenerator};
-pub use store::{Conflict, OrderPlacement, Store, StoreError};
+pub use store::{
+    CatalogStore, Conflict, OrderPlacement, OrderStore, PaymentStore, ProfileStore, ReportStore, Store, StoreError,
+};

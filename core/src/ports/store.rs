@@ -28,8 +28,9 @@ pub enum Conflict {
     StockLimit,
     #[error("product {0} is unknown or inactive")]
     ProductUnavailable(ProductId),
+    /// Carries the record that holds the key, so the loser of a race replays without reading again.
     #[error("the idempotency key is already recorded")]
-    IdempotencyKeyTaken,
+    IdempotencyKeyTaken(Box<IdempotencyRecord>),
     #[error("the order is no longer open")]
     OrderClosed,
     #[error("this payment event was already processed")]
@@ -58,12 +59,17 @@ pub struct OrderPlacement {
     pub idempotency: Option<IdempotencyRecord>,
 }
 
+/// The whole store: every aggregate's reads and writes, and a health check. Business code holds an
+/// `Arc<dyn Store>`; an adapter implements each aggregate's trait, one file each.
 #[async_trait]
-pub trait Store: Send + Sync {
+pub trait Store: CatalogStore + OrderStore + PaymentStore + ProfileStore + ReportStore {
     /// Cheap round trip proving the store answers.
     async fn check_health(&self) -> Result<(), StoreError>;
+}
 
-    // Catalog.
+/// The catalog: products and their stock.
+#[async_trait]
+pub trait CatalogStore: Send + Sync {
     /// Conflict: `SkuTaken`.
     async fn insert_product(&self, product: &Product) -> Result<(), StoreError>;
     async fn product(&self, id: &ProductId) -> Result<Option<Product>, StoreError>;
@@ -82,8 +88,12 @@ pub trait Store: Send + Sync {
     ) -> Result<Product, StoreError>;
     /// Conflicts: `NotFound`, `InsufficientStock` (would go below 0), `StockLimit` (above the max).
     async fn adjust_stock(&self, id: &ProductId, delta: StockDelta, now: Timestamp) -> Result<Product, StoreError>;
+}
 
-    // Orders.
+/// Orders: placing them (with their stock reservations and idempotency records), reading and
+/// cancelling them.
+#[async_trait]
+pub trait OrderStore: CatalogStore {
     /// Everything placing an order reads, in one round trip where the store allows: the products
     /// that exist among `ids`, and the idempotency record of `key` when one was sent.
     async fn order_inputs(
@@ -97,7 +107,7 @@ pub trait Store: Send + Sync {
         };
         Ok((self.products(ids).await?, record))
     }
-    /// Conflicts: `InsufficientStock(id)`, `ProductUnavailable(id)`, `IdempotencyKeyTaken`.
+    /// Conflicts: `InsufficientStock(id)`, `ProductUnavailable(id)`, `IdempotencyKeyTaken` with the stored record.
     async fn place_order(&self, placement: &OrderPlacement) -> Result<(), StoreError>;
     async fn order(&self, id: &OrderId) -> Result<Option<Order>, StoreError>;
     /// The user's orders, newest first, starting after (older than) `before`.
@@ -111,8 +121,11 @@ pub trait Store: Send + Sync {
         user: &UserId,
         key: &IdempotencyKey,
     ) -> Result<Option<IdempotencyRecord>, StoreError>;
+}
 
-    // Payments.
+/// Payments: what the provider's webhook events do to orders, each event applied once.
+#[async_trait]
+pub trait PaymentStore: Send + Sync {
     async fn payment_event_seen(&self, payment_event_id: &str) -> Result<bool, StoreError>;
     /// Marks `order` paid if it is still open at `now` (checked inside the write), remembers the
     /// payment event and writes `order_paid`. Conflicts: `NotFound`, `OrderClosed`, `PaymentEventSeen`.
@@ -128,15 +141,21 @@ pub trait Store: Send + Sync {
     async fn flag_refund_due(&self, order: &Order, payment_event_id: &str, now: Timestamp) -> Result<(), StoreError>;
     /// Remembers a payment event that changes nothing (a failed payment). Conflict: `PaymentEventSeen`.
     async fn remember_payment_event(&self, payment_event_id: &str, now: Timestamp) -> Result<(), StoreError>;
+}
 
-    // Profiles.
+/// Profiles: what a user keeps about themselves.
+#[async_trait]
+pub trait ProfileStore: Send + Sync {
     async fn profile(&self, user: &UserId) -> Result<Option<Profile>, StoreError>;
     /// Stores `profile` unless one exists; returns the stored one either way.
     async fn insert_profile(&self, profile: &Profile) -> Result<Profile, StoreError>;
     /// Sets the display name, creating the profile from `fresh` if there is none yet.
     async fn set_display_name(&self, fresh: &Profile, name: &DisplayName) -> Result<Profile, StoreError>;
+}
 
-    // Reports.
+/// Reports: the paid orders of a period and the daily reports computed from them.
+#[async_trait]
+pub trait ReportStore: Send + Sync {
     /// Orders with status `paid` and `paid_at` in `[from, to)`.
     async fn paid_orders_between(&self, from: Timestamp, to: Timestamp) -> Result<Vec<Order>, StoreError>;
     async fn save_report(&self, report: &DailyReport) -> Result<(), StoreError>;

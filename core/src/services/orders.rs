@@ -9,7 +9,6 @@ use crate::domain::{
     Quantity, UserId,
 };
 use crate::ports::{Conflict, OrderPlacement, StoreError};
-use crate::views::OrderView;
 use crate::Error;
 use std::collections::HashMap;
 
@@ -19,15 +18,31 @@ pub struct IdempotentRequest {
     pub fingerprint: String,
 }
 
-/// The answer to a place-order request: a fresh order, or the replay of the stored one.
-pub struct PlacedOrder {
+/// The answer a keyed request got, as the caller rendered it: kept with the key, and given again
+/// to every retry. The service stores it and never looks inside.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeptAnswer {
+    pub status: u16,
     pub location: String,
     pub body: String,
-    pub replayed: bool,
 }
 
-pub fn order_location(id: &OrderId) -> String {
-    format!("/v1/orders/{id}")
+/// The outcome of a place-order request: a fresh order (with the answer kept for its retries when
+/// it was keyed), or the kept answer of the first request made with the same key.
+#[derive(Debug)]
+pub enum PlacedOrder {
+    Placed(Order, Option<KeptAnswer>),
+    Replayed(KeptAnswer),
+}
+
+impl From<&IdempotencyRecord> for KeptAnswer {
+    fn from(record: &IdempotencyRecord) -> Self {
+        KeptAnswer {
+            status: record.status,
+            location: record.location.clone(),
+            body: record.body.clone(),
+        }
+    }
 }
 
 /// Places an order for `lines` (already checked: 1–25 lines, no product twice).
@@ -35,12 +50,14 @@ pub fn order_location(id: &OrderId) -> String {
 /// Two round trips in the common case: read the products, then one atomic write that reserves
 /// each line's stock under a "has enough" condition and writes the order, its event and its
 /// idempotency record. A retry with the same key replays the stored answer without reserving
-/// anything again; a concurrent duplicate loses the race on the idempotency record and replays.
+/// anything again; a concurrent duplicate loses the race on the idempotency record and replays
+/// the winner's. `answer_for` renders the answer a keyed request keeps for its retries.
 pub async fn place_order(
     app: &App,
     caller: &Caller,
     lines: &[(ProductId, Quantity)],
     idempotency: Option<IdempotentRequest>,
+    answer_for: impl FnOnce(&Order) -> Result<KeptAnswer, Error>,
 ) -> Result<PlacedOrder, Error> {
     // One read for the products and the key's record. A retry of the same request replays at
     // once, even if the catalog has changed since.
@@ -97,17 +114,21 @@ pub async fn place_order(
         paid_at: None,
         refund_due: false,
     };
-    let location = order_location(&order.id);
-    let body = serde_json::to_string(&OrderView::at(&order, now)).map_err(|e| Error::Internal(e.to_string()))?;
-    let record = idempotency.as_ref().map(|request| IdempotencyRecord {
-        user_id: caller.user_id.clone(),
-        key: request.key.clone(),
-        fingerprint: request.fingerprint.clone(),
-        status: 201,
-        location: location.clone(),
-        body: body.clone(),
-        created_at: now,
-    });
+    let record = match &idempotency {
+        None => None,
+        Some(request) => {
+            let answer = answer_for(&order)?;
+            Some(IdempotencyRecord {
+                user_id: caller.user_id.clone(),
+                key: request.key.clone(),
+                fingerprint: request.fingerprint.clone(),
+                status: answer.status,
+                location: answer.location,
+                body: answer.body,
+                created_at: now,
+            })
+        }
+    };
     let placement = OrderPlacement {
         event: order_event(app, &order, OrderEventType::OrderPlaced),
         order,
@@ -115,22 +136,18 @@ pub async fn place_order(
     };
 
     match app.store.place_order(&placement).await {
-        Ok(()) => Ok(PlacedOrder {
-            location,
-            body,
-            replayed: false,
-        }),
+        Ok(()) => {
+            let kept = placement.idempotency.as_ref().map(KeptAnswer::from);
+            Ok(PlacedOrder::Placed(placement.order, kept))
+        }
         Err(StoreError::Conflict(Conflict::InsufficientStock(id))) => Err(Error::InsufficientStock(id)),
         Err(StoreError::Conflict(Conflict::ProductUnavailable(id))) => Err(unavailable(&id)),
-        Err(StoreError::Conflict(Conflict::IdempotencyKeyTaken)) => {
-            // A concurrent request with the same key committed first.
+        Err(StoreError::Conflict(Conflict::IdempotencyKeyTaken(winner))) => {
+            // A concurrent request with the same key committed first: answer as it was answered.
             let request = idempotency
                 .as_ref()
                 .ok_or_else(|| Error::Internal("key conflict without a key".into()))?;
-            match app.store.idempotency_record(&caller.user_id, &request.key).await? {
-                Some(stored) => replay(&stored, request),
-                None => Err(Error::RequestInProgress),
-            }
+            replay(&winner, request)
         }
         Err(other) => Err(other.into()),
     }
@@ -140,11 +157,7 @@ fn replay(stored: &IdempotencyRecord, request: &IdempotentRequest) -> Result<Pla
     if stored.fingerprint != request.fingerprint {
         return Err(Error::IdempotencyKeyReused);
     }
-    Ok(PlacedOrder {
-        location: stored.location.clone(),
-        body: stored.body.clone(),
-        replayed: true,
-    })
+    Ok(PlacedOrder::Replayed(KeptAnswer::from(stored)))
 }
 
 fn unavailable(id: &ProductId) -> Error {

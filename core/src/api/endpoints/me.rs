@@ -2,10 +2,10 @@
 
 use super::{json, ApiRequest, ApiResponse};
 use crate::api::input::{json_body, string, Checker};
+use crate::api::views::ProfileView;
 use crate::auth::Caller;
 use crate::domain::DisplayName;
 use crate::services::profiles;
-use crate::views::ProfileView;
 use crate::{App, Error};
 use http::StatusCode;
 

@@ -6,55 +6,65 @@ mod payments;
 mod products;
 mod reports;
 
-use super::{ApiRequest, ApiResponse, Operation};
+use super::{ApiRequest, ApiResponse};
 use crate::auth::Caller;
 use crate::{App, Error};
 use bytes::Bytes;
 use http::{header, HeaderValue, StatusCode};
 use serde::Serialize;
+use std::future::Future;
+use std::pin::Pin;
 
-pub async fn public(
-    app: &App,
-    operation: Operation,
-    param: Option<&str>,
-    request: &ApiRequest,
-) -> Result<ApiResponse, Error> {
-    use Operation::*;
-    match operation {
-        Health => health(app).await,
-        ListProducts => products::list(app, request).await,
-        GetProduct => products::get(app, path_param(param)?).await,
-        PaymentWebhook => payments::webhook(app, request).await,
-        _ => Err(Error::Internal(format!("{operation:?} is not a public operation"))),
+/// What a route's operation runs on: the request, the caller once authenticated (protected routes
+/// only), and the path's one parameter.
+pub struct Call<'a> {
+    pub request: &'a ApiRequest,
+    pub caller: Option<&'a Caller>,
+    pub param: Option<&'a str>,
+}
+
+impl<'a> Call<'a> {
+    fn caller(&self) -> Result<&'a Caller, Error> {
+        self.caller
+            .ok_or_else(|| Error::Internal("a protected operation ran without a caller".into()))
+    }
+
+    fn param(&self) -> Result<&'a str, Error> {
+        self.param
+            .ok_or_else(|| Error::NotFound("the path lacks its id".into()))
     }
 }
 
-pub async fn protected(
-    app: &App,
-    operation: Operation,
-    caller: &Caller,
-    param: Option<&str>,
-    request: &ApiRequest,
-) -> Result<ApiResponse, Error> {
-    use Operation::*;
-    match operation {
-        GetMe => me::get(app, caller).await,
-        UpdateMe => me::update(app, caller, request).await,
-        CreateProduct => products::create(app, request).await,
-        UpdateProduct => products::update(app, path_param(param)?, request).await,
-        AdjustStock => products::adjust_stock(app, path_param(param)?, request).await,
-        ListOrders => orders::list(app, caller, request).await,
-        PlaceOrder => orders::place(app, caller, request).await,
-        GetOrder => orders::get(app, caller, path_param(param)?).await,
-        CancelOrder => orders::cancel(app, caller, path_param(param)?).await,
-        GetDailyReport => reports::get(app, path_param(param)?).await,
-        ComputeDailyReport => reports::compute(app, path_param(param)?).await,
-        Health | ListProducts | GetProduct | PaymentWebhook => Err(Error::Internal(format!("{operation:?} is public"))),
-    }
+/// An operation's answer, boxed so that every route's handler has the one type [`super::routes::Handler`].
+pub type EndpointFuture<'a> = Pin<Box<dyn Future<Output = Result<ApiResponse, Error>> + Send + 'a>>;
+
+/// The route table's handlers: each adapts one operation to [`super::routes::Handler`].
+macro_rules! handlers {
+    ($($name:ident($app:ident, $call:ident) => $body:expr;)*) => {
+        $(
+            pub(crate) fn $name<'a>($app: &'a App, $call: Call<'a>) -> EndpointFuture<'a> {
+                Box::pin(async move { $body.await })
+            }
+        )*
+    };
 }
 
-fn path_param(param: Option<&str>) -> Result<&str, Error> {
-    param.ok_or_else(|| Error::NotFound("the path lacks its id".into()))
+handlers! {
+    check_health(app, _call) => health(app);
+    get_profile(app, call) => me::get(app, call.caller()?);
+    update_profile(app, call) => me::update(app, call.caller()?, call.request);
+    list_products(app, call) => products::list(app, call.request);
+    create_product(app, call) => products::create(app, call.request);
+    get_product(app, call) => products::get(app, call.param()?);
+    update_product(app, call) => products::update(app, call.param()?, call.request);
+    adjust_stock(app, call) => products::adjust_stock(app, call.param()?, call.request);
+    list_orders(app, call) => orders::list(app, call.caller()?, call.request);
+    create_order(app, call) => orders::place(app, call.caller()?, call.request);
+    get_order(app, call) => orders::get(app, call.caller()?, call.param()?);
+    cancel_order(app, call) => orders::cancel(app, call.caller()?, call.param()?);
+    payment_webhook(app, call) => payments::webhook(app, call.request);
+    get_daily_report(app, call) => reports::get(app, call.param()?);
+    compute_daily_report(app, call) => reports::compute(app, call.param()?);
 }
 
 /// A JSON answer.

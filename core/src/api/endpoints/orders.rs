@@ -3,11 +3,11 @@
 use super::{json, json_bytes, with_header, ApiRequest, ApiResponse};
 use crate::api::cursor;
 use crate::api::input::{header_text, integer, json_body, list_query, Checker};
+use crate::api::views::{ListView, OrderView};
 use crate::auth::Caller;
 use crate::crypto::sha256_hex;
-use crate::domain::{IdempotencyKey, OrderId, ProductId, Quantity};
-use crate::services::orders::{self, order_not_found, IdempotentRequest};
-use crate::views::{ListView, OrderView};
+use crate::domain::{IdempotencyKey, Order, OrderId, ProductId, Quantity};
+use crate::services::orders::{self, order_not_found, IdempotentRequest, KeptAnswer, PlacedOrder};
 use crate::{App, Error};
 use bytes::Bytes;
 use http::{header, StatusCode};
@@ -92,12 +92,32 @@ pub async fn place(app: &App, caller: &Caller, request: &ApiRequest) -> Result<A
         key,
         fingerprint: sha256_hex(body.to_string().as_bytes()),
     });
-    let placed = orders::place_order(app, caller, &lines, idempotency).await?;
-    let mut response = json_bytes(StatusCode::CREATED, Bytes::from(placed.body));
-    if placed.replayed {
-        response = with_header(response, header::HeaderName::from_static("idempotent-replayed"), "true")?;
-    }
-    with_header(response, header::LOCATION, &placed.location)
+    let answer = match orders::place_order(app, caller, &lines, idempotency, |order| created(app, order)).await? {
+        PlacedOrder::Placed(_, Some(kept)) => kept,
+        PlacedOrder::Placed(order, None) => created(app, &order)?,
+        PlacedOrder::Replayed(kept) => return replayed(kept),
+    };
+    let response = json_bytes(StatusCode::CREATED, Bytes::from(answer.body));
+    with_header(response, header::LOCATION, &answer.location)
+}
+
+/// The 201 a fresh order gets, in the form kept for the retries of a keyed request.
+fn created(app: &App, order: &Order) -> Result<KeptAnswer, Error> {
+    let body = serde_json::to_string(&OrderView::at(order, app.now()))
+        .map_err(|e| Error::Internal(format!("rendering the order: {e}")))?;
+    Ok(KeptAnswer {
+        status: StatusCode::CREATED.as_u16(),
+        location: format!("/v1/orders/{}", order.id),
+        body,
+    })
+}
+
+/// A retry's answer: the first request's, marked as a replay.
+fn replayed(kept: KeptAnswer) -> Result<ApiResponse, Error> {
+    let status = StatusCode::from_u16(kept.status).map_err(|e| Error::Internal(format!("kept status: {e}")))?;
+    let response = json_bytes(status, Bytes::from(kept.body));
+    let response = with_header(response, header::HeaderName::from_static("idempotent-replayed"), "true")?;
+    with_header(response, header::LOCATION, &kept.location)
 }
 
 pub async fn get(app: &App, caller: &Caller, param: &str) -> Result<ApiResponse, Error> {

@@ -3,9 +3,9 @@
 use super::{json, with_header, ApiRequest, ApiResponse};
 use crate::api::cursor;
 use crate::api::input::{boolean, header_text, integer, json_body, list_query, string, Checker};
+use crate::api::views::{ListView, ProductView};
 use crate::domain::{Description, Price, Product, ProductChange, ProductId, ProductName, Sku, Stock, StockDelta};
 use crate::services::catalog::{self, product_not_found, IfMatch, NewProduct};
-use crate::views::{ListView, ProductView};
 use crate::{App, Error};
 use http::{header, StatusCode};
 use serde_json::Value;

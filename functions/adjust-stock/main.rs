@@ -1,8 +1,0 @@
-//! `adjust-stock`: `POST /v1/products/{id}/stock` as an AWS Lambda function behind API Gateway.
-
-use orderly_core::api::Operation;
-
-#[tokio::main]
-async fn main() -> Result<(), lambda_http::Error> {
-    orderly_functions::run(Operation::AdjustStock).await
-}

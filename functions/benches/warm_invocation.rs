@@ -1,0 +1,221 @@
+//! Warm per-invocation CPU cost of a function, excluding the database: parse the API Gateway
+//! event (`events/`), turn it into the core's request, run the operation, render the response.
+//! The store is an in-memory stub that answers at once, so the figure is the function's own work.
+//!
+//! `cargo bench -p orderly-functions --bench warm_invocation`; figures in docs/BENCHMARKS.md.
+
+// A test: a failed expectation is the test failing, with its message.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use async_trait::async_trait;
+use criterion::{criterion_group, criterion_main, Criterion};
+use orderly_core::api::{routes, Route};
+use orderly_core::auth::Authenticator;
+use orderly_core::config::Secret;
+use orderly_core::domain::{
+    DailyReport, Date, Description, DisplayName, IdempotencyKey, IdempotencyRecord, Order, OrderEvent, OrderId, Price,
+    Product, ProductChange, ProductId, ProductName, Profile, Sku, Stock, StockDelta, Timestamp, UserId,
+};
+use orderly_core::ports::{
+    CatalogStore, OrderPlacement, OrderStore, PaymentStore, ProfileStore, ReportStore, Store, StoreError, SystemClock,
+    UlidGenerator,
+};
+use orderly_core::{App, Settings};
+use orderly_functions::Function;
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// Answers the catalog reads and accepts orders; everything else is not part of the benchmark.
+struct StubStore {
+    products: HashMap<ProductId, Product>,
+}
+
+fn unused() -> StoreError {
+    StoreError::Internal("not used by this benchmark".into())
+}
+
+#[async_trait]
+impl Store for StubStore {
+    async fn check_health(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl CatalogStore for StubStore {
+    async fn insert_product(&self, _: &Product) -> Result<(), StoreError> {
+        Ok(())
+    }
+    async fn product(&self, id: &ProductId) -> Result<Option<Product>, StoreError> {
+        Ok(self.products.get(id).cloned())
+    }
+    async fn products(&self, ids: &[ProductId]) -> Result<Vec<Product>, StoreError> {
+        Ok(ids.iter().filter_map(|id| self.products.get(id).cloned()).collect())
+    }
+    async fn active_products(&self, _: Option<&ProductId>, _: usize) -> Result<Vec<Product>, StoreError> {
+        Ok(self.products.values().cloned().collect())
+    }
+    async fn update_product(
+        &self,
+        _: &ProductId,
+        _: &ProductChange,
+        _: Option<u64>,
+        _: Timestamp,
+    ) -> Result<Product, StoreError> {
+        Err(unused())
+    }
+    async fn adjust_stock(&self, _: &ProductId, _: StockDelta, _: Timestamp) -> Result<Product, StoreError> {
+        Err(unused())
+    }
+}
+
+#[async_trait]
+impl OrderStore for StubStore {
+    async fn place_order(&self, _: &OrderPlacement) -> Result<(), StoreError> {
+        Ok(())
+    }
+    async fn order(&self, _: &OrderId) -> Result<Option<Order>, StoreError> {
+        Ok(None)
+    }
+    async fn orders_of(&self, _: &UserId, _: Option<&OrderId>, _: usize) -> Result<Vec<Order>, StoreError> {
+        Ok(vec![])
+    }
+    async fn cancel_order(&self, _: &Order, _: Timestamp, _: &OrderEvent) -> Result<Order, StoreError> {
+        Err(unused())
+    }
+    async fn idempotency_record(
+        &self,
+        _: &UserId,
+        _: &IdempotencyKey,
+    ) -> Result<Option<IdempotencyRecord>, StoreError> {
+        Ok(None)
+    }
+}
+
+#[async_trait]
+impl PaymentStore for StubStore {
+    async fn payment_event_seen(&self, _: &str) -> Result<bool, StoreError> {
+        Err(unused())
+    }
+    async fn mark_order_paid(&self, _: &Order, _: &str, _: Timestamp, _: &OrderEvent) -> Result<(), StoreError> {
+        Err(unused())
+    }
+    async fn flag_refund_due(&self, _: &Order, _: &str, _: Timestamp) -> Result<(), StoreError> {
+        Err(unused())
+    }
+    async fn remember_payment_event(&self, _: &str, _: Timestamp) -> Result<(), StoreError> {
+        Err(unused())
+    }
+}
+
+#[async_trait]
+impl ProfileStore for StubStore {
+    async fn profile(&self, _: &UserId) -> Result<Option<Profile>, StoreError> {
+        Err(unused())
+    }
+    async fn insert_profile(&self, _: &Profile) -> Result<Profile, StoreError> {
+        Err(unused())
+    }
+    async fn set_display_name(&self, _: &Profile, _: &DisplayName) -> Result<Profile, StoreError> {
+        Err(unused())
+    }
+}
+
+#[async_trait]
+impl ReportStore for StubStore {
+    async fn paid_orders_between(&self, _: Timestamp, _: Timestamp) -> Result<Vec<Order>, StoreError> {
+        Err(unused())
+    }
+    async fn save_report(&self, _: &DailyReport) -> Result<(), StoreError> {
+        Err(unused())
+    }
+    async fn report(&self, _: Date) -> Result<Option<DailyReport>, StoreError> {
+        Err(unused())
+    }
+}
+
+fn event(name: &str) -> String {
+    let path = format!("{}/../events/{name}.json", env!("CARGO_MANIFEST_DIR"));
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+fn ok<T>(parsed: Result<T, String>) -> T {
+    parsed.expect("a valid value")
+}
+
+/// The product the events name, so the reads find it.
+fn product_in(event: &str) -> Product {
+    let json: serde_json::Value = serde_json::from_str(event).expect("event JSON");
+    let id = json["pathParameters"]["id"]
+        .as_str()
+        .map(str::to_string)
+        .or_else(|| {
+            let body: serde_json::Value = serde_json::from_str(json["body"].as_str()?).ok()?;
+            body["items"][0]["product_id"].as_str().map(str::to_string)
+        })
+        .expect("the event names a product");
+    Product {
+        id: ProductId::parse(&id).expect("a product id"),
+        sku: ok(Sku::parse("TEA-1")),
+        name: ok(ProductName::parse("Green tea")),
+        description: Some(ok(Description::parse("Loose leaf, 100 g"))),
+        price: ok(Price::parse(1250)),
+        stock: ok(Stock::parse(1_000_000)),
+        active: true,
+        version: 1,
+        created_at: Timestamp::from_millis(1_700_000_000_000),
+        updated_at: Timestamp::from_millis(1_700_000_000_000),
+    }
+}
+
+fn function(route: &'static Route, products: Vec<Product>) -> Function {
+    let clock = Arc::new(SystemClock);
+    let settings = Settings::from_vars(&HashMap::new(), Secret::new("bench-webhook-secret")).expect("settings");
+    let store = StubStore {
+        products: products.into_iter().map(|p| (p.id.clone(), p)).collect(),
+    };
+    let app = App::new(
+        Arc::new(store),
+        clock.clone(),
+        Arc::new(UlidGenerator::new(clock)),
+        settings,
+        Authenticator::GatewayClaims,
+    );
+    Function::new(route, app)
+}
+
+fn warm_invocation(c: &mut Criterion) {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    for (name, route, status) in [
+        ("get-product", &routes::GET_PRODUCT, 200),
+        ("create-order", &routes::CREATE_ORDER, 201),
+        ("list-products", &routes::LIST_PRODUCTS, 200),
+    ] {
+        let raw = event(name);
+        // list-products names no product; it lists the one get-product's event names.
+        let naming_a_product = if name == "list-products" {
+            event("get-product")
+        } else {
+            raw.clone()
+        };
+        let function = function(route, vec![product_in(&naming_a_product)]);
+        let check = runtime.block_on(function.handle(lambda_http::request::from_str(&raw).expect("event")));
+        assert_eq!(
+            check.map(|r| r.status().as_u16()).ok(),
+            Some(status),
+            "{name} must succeed in the benchmark"
+        );
+        c.bench_function(name, |b| {
+            b.iter(|| {
+                let request = lambda_http::request::from_str(&raw).expect("event");
+                runtime.block_on(function.handle(request))
+            })
+        });
+    }
+}
+
+criterion_group!(benches, warm_invocation);
+criterion_main!(benches);

@@ -1,8 +1,0 @@
-//! `check-health`: `GET /v1/health` as an AWS Lambda function behind API Gateway.
-
-use orderly_core::api::Operation;
-
-#[tokio::main]
-async fn main() -> Result<(), lambda_http::Error> {
-    orderly_functions::run(Operation::Health).await
-}

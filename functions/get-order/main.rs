@@ -1,8 +1,0 @@
-//! `get-order`: `GET /v1/orders/{id}` as an AWS Lambda function behind API Gateway.
-
-use orderly_core::api::Operation;
-
-#[tokio::main]
-async fn main() -> Result<(), lambda_http::Error> {
-    orderly_functions::run(Operation::GetOrder).await
-}

@@ -1,0 +1,6 @@
+//! `check-health`: `GET /v1/health` as an AWS Lambda function behind API Gateway.
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_http::Error> {
+    orderly_functions::run(&orderly_core::api::routes::CHECK_HEALTH).await
+}

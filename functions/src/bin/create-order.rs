@@ -1,0 +1,6 @@
+//! `create-order`: `POST /v1/orders` as an AWS Lambda function behind API Gateway.
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_http::Error> {
+    orderly_functions::run(&orderly_core::api::routes::CREATE_ORDER).await
+}

@@ -1,0 +1,6 @@
+//! `create-product`: `POST /v1/products` as an AWS Lambda function behind API Gateway.
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_http::Error> {
+    orderly_functions::run(&orderly_core::api::routes::CREATE_PRODUCT).await
+}

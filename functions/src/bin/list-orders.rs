@@ -1,0 +1,6 @@
+//! `list-orders`: `GET /v1/orders` as an AWS Lambda function behind API Gateway.
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_http::Error> {
+    orderly_functions::run(&orderly_core::api::routes::LIST_ORDERS).await
+}

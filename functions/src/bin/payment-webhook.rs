@@ -1,0 +1,6 @@
+//! `payment-webhook`: `POST /v1/payments/webhook` as an AWS Lambda function behind API Gateway.
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_http::Error> {
+    orderly_functions::run(&orderly_core::api::routes::PAYMENT_WEBHOOK).await
+}

@@ -1,0 +1,6 @@
+//! `update-product`: `PATCH /v1/products/{id}` as an AWS Lambda function behind API Gateway.
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_http::Error> {
+    orderly_functions::run(&orderly_core::api::routes::UPDATE_PRODUCT).await
+}

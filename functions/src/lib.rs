@@ -1,0 +1,155 @@
+//! What every Orderly Lambda function needs, in one place: configuration read and the DynamoDB
+//! client built once per cold start (failing fast on bad configuration), API Gateway's HTTP API
+//! event turned into the core's request (verified JWT claims, path parameters, base64 bodies),
+//! and the core's response returned as is. A handler never returns `Err` to the runtime: API
+//! Gateway would turn it into an opaque 500 and the detail would be lost.
+
+mod config;
+mod event;
+
+pub use config::{ConfigError, FunctionConfig};
+
+use lambda_http::{service_fn, Body, Request, RequestExt, Response};
+use orderly_core::api::{self, Route};
+use orderly_core::App;
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// Time kept back before Lambda's deadline to answer 503 ourselves: past the deadline Lambda
+/// kills the invocation and API Gateway answers an opaque 500.
+const DEADLINE_MARGIN: Duration = Duration::from_millis(500);
+
+/// One function: the route it serves and the ports it runs on, built once and kept warm.
+#[derive(Clone)]
+pub struct Function {
+    route: &'static Route,
+    app: Arc<App>,
+}
+
+impl Function {
+    pub fn new(route: &'static Route, app: App) -> Self {
+        Function {
+            route,
+            app: Arc::new(app),
+        }
+    }
+
+    /// Answers one API Gateway request. Infallible by construction: every failure is a response.
+    pub async fn handle(&self, request: Request) -> Result<Response<Body>, Infallible> {
+        let now = SystemTime::now().duration_since(UNIX_EPOCH).ok();
+        let budget = request
+            .lambda_context_ref()
+            .zip(now)
+            .and_then(|(context, now)| time_left(context.deadline, now));
+        let (request, path_parameter) = event::api_request(request, self.route);
+        let path_parameter = path_parameter.as_deref();
+        let response = match budget {
+            // No time left: nothing is started (tokio's timeout would still poll the work once,
+            // and a write could begin that the caller is told did not happen).
+            Some(budget) if budget.is_zero() => api::out_of_time_response(&request),
+            Some(budget) => {
+                let work = api::handle_routed(&self.app, self.route, path_parameter, &request);
+                match tokio::time::timeout(budget, work).await {
+                    Ok(response) => response,
+                    Err(_) => api::out_of_time_response(&request),
+                }
+            }
+            None => api::handle_routed(&self.app, self.route, path_parameter, &request).await,
+        };
+        Ok(event::lambda_response(response))
+    }
+}
+
+/// Deadlines from this moment on (2000-01-01, in epoch milliseconds) are moments; smaller ones are
+/// durations. Lambda sends the moment; cargo-lambda's emulator (`cargo lambda watch`) sends the
+/// function's timeout instead (600000), which read as a moment is in 1970 and long past.
+const FIRST_EPOCH_DEADLINE_MS: u64 = 946_684_800_000;
+
+/// How long the request may run, `now` being the time since the epoch: until the deadline less the
+/// margin, zero when that moment has passed; `None` when there is no deadline (0).
+fn time_left(deadline_ms: u64, now: Duration) -> Option<Duration> {
+    let remaining = match deadline_ms {
+        0 => return None,
+        moment if moment >= FIRST_EPOCH_DEADLINE_MS => Duration::from_millis(moment).saturating_sub(now),
+        duration => Duration::from_millis(duration),
+    };
+    Some(remaining.saturating_sub(DEADLINE_MARGIN))
+}
+
+/// A function's `main`: logging, configuration and client set-up, then the runtime loop. Naming
+/// its one route here, the binary links that route's operation and no other.
+pub async fn run(route: &'static Route) -> Result<(), lambda_http::Error> {
+    init_logging();
+    let config = match FunctionConfig::from_environment() {
+        Ok(config) => config,
+        Err(error) => {
+            // Fail the cold start, loudly and naming the variable, rather than every request.
+            tracing::error!(%error, "invalid configuration");
+            return Err(error.into());
+        }
+    };
+    let function = Function::new(route, config.app().await);
+    lambda_http::run(service_fn(move |request| {
+        let function = function.clone();
+        async move { function.handle(request).await }
+    }))
+    .await
+}
+
+/// The function behind the API's `$default` route: what API Gateway matched to no route of the
+/// contract gets the contract's problem+json (404, or 405 with `Allow`) instead of the gateway's
+/// own `{"message":"Not Found"}`. It needs no configuration and touches no table.
+pub async fn run_unrouted() -> Result<(), lambda_http::Error> {
+    init_logging();
+    lambda_http::run(service_fn(answer_unrouted)).await
+}
+
+/// Answers one request API Gateway routed nowhere. Infallible, like [`Function::handle`].
+pub async fn answer_unrouted(request: Request) -> Result<Response<Body>, Infallible> {
+    let request = event::unrouted_request(request);
+    Ok(event::lambda_response(api::answer_unrouted(&request)))
+}
+
+/// JSON lines for CloudWatch (the template also sets the function's log format to JSON).
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("AWS_LAMBDA_LOG_LEVEL")
+        .or_else(|_| tracing_subscriber::EnvFilter::try_from_default_env())
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    // `try_init` fails only when a subscriber is already set, which leaves logging working.
+    let _ = tracing_subscriber::fmt()
+        .json()
+        .flatten_event(true)
+        .with_current_span(false)
+        .with_target(false)
+        .without_time()
+        .with_env_filter(filter)
+        .try_init();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const NOW: Duration = Duration::from_millis(1_795_291_485_046); // 2026-11-21
+
+    #[test]
+    fn a_deadline_moment_leaves_the_time_until_it_less_the_margin() {
+        let in_ten_seconds = 1_795_291_495_046;
+        assert_eq!(time_left(in_ten_seconds, NOW), Some(Duration::from_millis(9_500)));
+        assert_eq!(time_left(in_ten_seconds - 9_800, NOW), Some(Duration::ZERO));
+        assert_eq!(time_left(1_795_291_485_046 - 1, NOW), Some(Duration::ZERO), "past");
+    }
+
+    #[test]
+    fn an_emulators_timeout_is_read_as_a_duration() {
+        // What `cargo lambda watch` sends: its 600 s timeout, not a moment in 1970.
+        assert_eq!(time_left(600_000, NOW), Some(Duration::from_millis(599_500)));
+        assert_eq!(time_left(300, NOW), Some(Duration::ZERO));
+    }
+
+    #[test]
+    fn no_deadline_means_no_limit_of_ours() {
+        assert_eq!(time_left(0, NOW), None);
+    }
+}

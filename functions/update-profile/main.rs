@@ -1,8 +1,0 @@
-//! `update-profile`: `PATCH /v1/me` as an AWS Lambda function behind API Gateway.
-
-use orderly_core::api::Operation;
-
-#[tokio::main]
-async fn main() -> Result<(), lambda_http::Error> {
-    orderly_functions::run(Operation::UpdateMe).await
-}

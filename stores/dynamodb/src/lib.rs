@@ -1,0 +1,62 @@
+//! The store port on one DynamoDB table, the single-table design of `docs/data-model.md`.
+//!
+//! Every port method is one atomic DynamoDB call: a conditional `PutItem`/`UpdateItem`, or one
+//! `TransactWriteItems` whose conditions carry the business's promises (stock never below zero,
+//! one payment per event, one order per idempotency key). A cancelled transaction's reasons say
+//! which condition failed; transactions cancelled only by a conflicting concurrent transaction are
+//! retried with jittered backoff. Nothing is ever half-written.
+//!
+//! Each aggregate of the port has its own module (`catalog`, `orders`, `payments`, `profiles`,
+//! `reports`); what they share is the table's I/O (`table_io`) and the expressions their
+//! conditional writes are made of (`expression`).
+
+mod attributes;
+mod catalog;
+pub mod client;
+mod errors;
+mod expression;
+mod items;
+mod keys;
+#[cfg(feature = "dynamodb-local")]
+pub mod local;
+mod orders;
+mod payments;
+mod profiles;
+mod reports;
+mod retry;
+pub mod table;
+mod table_io;
+
+use async_trait::async_trait;
+pub use aws_sdk_dynamodb::Client;
+use orderly_core::ports::{Store, StoreError};
+
+#[derive(Clone)]
+pub struct DynamoStore {
+    client: Client,
+    table: String,
+}
+
+impl DynamoStore {
+    pub fn new(client: Client, table: impl Into<String>) -> Self {
+        DynamoStore {
+            client,
+            table: table.into(),
+        }
+    }
+
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    pub fn table(&self) -> &str {
+        &self.table
+    }
+}
+
+#[async_trait]
+impl Store for DynamoStore {
+    async fn check_health(&self) -> Result<(), StoreError> {
+        self.get(keys::health()).await.map(drop)
+    }
+}

@@ -1,0 +1,157 @@
+//! Orders on the table: placing one is a single transaction of every line's stock reservation, the
+//! order, its event and the idempotency record; cancelling one returns the stock in the same way.
+//! A user's orders are listed newest first through `GSI1`.
+
+use crate::attributes::{b, n, s, Item};
+use crate::expression::{Compare, Expression};
+use crate::table_io::{conflict, failed, old_item, unexpected, Cancelled, NOT_EXISTS};
+use crate::{items, keys, DynamoStore};
+use async_trait::async_trait;
+use orderly_core::domain::{
+    IdempotencyKey, IdempotencyRecord, Order, OrderEvent, OrderId, OrderStatus, Product, ProductId, Timestamp, UserId,
+};
+use orderly_core::ports::{Conflict, OrderPlacement, OrderStore, StoreError};
+
+#[async_trait]
+impl OrderStore for DynamoStore {
+    async fn order_inputs(
+        &self,
+        ids: &[ProductId],
+        key: Option<(&UserId, &IdempotencyKey)>,
+    ) -> Result<(Vec<Product>, Option<IdempotencyRecord>), StoreError> {
+        // DynamoDB refuses a batch that names one key twice.
+        let mut unique: Vec<&ProductId> = ids.iter().collect();
+        unique.sort();
+        unique.dedup();
+        let mut wanted: Vec<Item> = unique.into_iter().map(keys::product).collect();
+        if let Some((user, key)) = key {
+            wanted.push(keys::idempotency(user, key));
+        }
+        let mut products = Vec::new();
+        let mut record = None;
+        for item in self.batch_get(wanted).await? {
+            match item.get("type").and_then(|t| t.as_s().ok()).map(String::as_str) {
+                Some("idempotency") => record = Some(items::idempotency_record(&item)?),
+                _ => products.push(items::product(&item)?),
+            }
+        }
+        Ok((products, record))
+    }
+
+    async fn place_order(&self, placement: &OrderPlacement) -> Result<(), StoreError> {
+        let order = &placement.order;
+        let mut actions = Vec::with_capacity(order.lines.len() + 3);
+        for line in &order.lines {
+            let quantity = n(line.quantity.get());
+            let mut reserve = Expression::default();
+            reserve
+                .decrement("stock", quantity.clone())
+                .require_exists(keys::PK)
+                .require("active", Compare::Equal, b(true))
+                .require("stock", Compare::AtLeast, quantity);
+            actions.push(self.update(keys::product(&line.product_id), &reserve)?);
+        }
+        let order_index = actions.len();
+        actions.push(self.put(items::order_item(order), Some(NOT_EXISTS))?);
+        actions.push(self.put(items::event_item(&placement.event), Some(NOT_EXISTS))?);
+        let idempotency_index = actions.len();
+        if let Some(record) = &placement.idempotency {
+            actions.push(self.put(items::idempotency_item(record), Some(NOT_EXISTS))?);
+        }
+        let reasons = match self.transact(actions).await {
+            Ok(()) => return Ok(()),
+            Err(Cancelled::Store(error)) => return Err(error),
+            Err(Cancelled::Reasons(reasons)) => reasons,
+        };
+        // The order id is fresh: if it exists, our own earlier attempt committed and only its
+        // answer was lost. Everything else in this transaction committed with it.
+        if failed(&reasons, order_index) {
+            return Ok(());
+        }
+        if placement.idempotency.is_some() && failed(&reasons, idempotency_index) {
+            return match old_item(&reasons, idempotency_index) {
+                Some(item) => Err(conflict(Conflict::IdempotencyKeyTaken(Box::new(
+                    items::idempotency_record(item)?,
+                )))),
+                None => Err(unexpected("place_order (no record for a taken key)", &reasons)),
+            };
+        }
+        let Some(short) = (0..order.lines.len()).find(|&i| failed(&reasons, i)) else {
+            return Err(unexpected("place_order", &reasons));
+        };
+        // DynamoDB need not report every failed condition; a key taken outranks short stock, as in
+        // the embedded store, so look once more.
+        if let Some(record) = &placement.idempotency {
+            if let Some(stored) = self.idempotency_record(&record.user_id, &record.key).await? {
+                return Err(conflict(Conflict::IdempotencyKeyTaken(Box::new(stored))));
+            }
+        }
+        let product_id = order.lines[short].product_id.clone();
+        let for_sale = old_item(&reasons, short).is_some_and(|item| item.get("active") == Some(&b(true)));
+        Err(conflict(if for_sale {
+            Conflict::InsufficientStock(product_id)
+        } else {
+            Conflict::ProductUnavailable(product_id)
+        }))
+    }
+
+    async fn order(&self, id: &OrderId) -> Result<Option<Order>, StoreError> {
+        self.get(keys::order(id)).await?.as_ref().map(items::order).transpose()
+    }
+
+    async fn orders_of(&self, user: &UserId, before: Option<&OrderId>, limit: usize) -> Result<Vec<Order>, StoreError> {
+        let mut key = Expression::default();
+        key.require(keys::GSI1PK, Compare::Equal, s(keys::user_orders(user)));
+        match before {
+            None => key.require_begins_with(keys::GSI1SK, s("ORDER#")),
+            Some(before) => key.require(keys::GSI1SK, Compare::Less, s(keys::order_sort(before))),
+        };
+        let found = self.query(keys::GSI1, &key, false, limit).await?;
+        found.iter().map(items::order).collect()
+    }
+
+    async fn cancel_order(&self, order: &Order, now: Timestamp, event: &OrderEvent) -> Result<Order, StoreError> {
+        let mut cancel = Expression::default();
+        cancel
+            .set("status", s(OrderStatus::Cancelled.as_str()))
+            .set("updated_at", n(now.as_millis()))
+            .remove(keys::GSI2PK)
+            .remove(keys::GSI2SK)
+            .require_exists(keys::PK)
+            .require("status", Compare::Equal, s(OrderStatus::PendingPayment.as_str()))
+            .require("expires_at", Compare::Greater, n(now.as_millis()));
+        let mut actions = vec![self.update(keys::order(&order.id), &cancel)?];
+        for line in &order.lines {
+            let mut restock = Expression::default();
+            restock.add("stock", n(line.quantity.get())).require_exists(keys::PK);
+            actions.push(self.update(keys::product(&line.product_id), &restock)?);
+        }
+        actions.push(self.put(items::event_item(event), Some(NOT_EXISTS))?);
+        match self.transact(actions).await {
+            Ok(()) => {
+                let mut cancelled = order.clone();
+                cancelled.status = OrderStatus::Cancelled;
+                cancelled.updated_at = now;
+                Ok(cancelled)
+            }
+            Err(Cancelled::Reasons(reasons)) if failed(&reasons, 0) => match old_item(&reasons, 0) {
+                Some(_) => Err(conflict(Conflict::OrderClosed)),
+                None => Err(conflict(Conflict::NotFound)),
+            },
+            Err(Cancelled::Reasons(reasons)) => Err(unexpected("cancel_order", &reasons)),
+            Err(Cancelled::Store(error)) => Err(error),
+        }
+    }
+
+    async fn idempotency_record(
+        &self,
+        user: &UserId,
+        key: &IdempotencyKey,
+    ) -> Result<Option<IdempotencyRecord>, StoreError> {
+        self.get(keys::idempotency(user, key))
+            .await?
+            .as_ref()
+            .map(items::idempotency_record)
+            .transpose()
+    }
+}

@@ -1,0 +1,197 @@
+//! Orders in the `orders` table, with their events (`order_events`) and idempotency records
+//! (`idempotency_records`): placing one reserves every line's stock in the same transaction, and
+//! cancelling one returns it.
+
+use crate::catalog::query_product;
+use crate::connection::{sql, stored};
+use crate::{order_columns, rows, EmbeddedStore};
+use async_trait::async_trait;
+use orderly_core::domain::{
+    IdempotencyKey, IdempotencyRecord, Order, OrderEvent, OrderId, OrderStatus, Timestamp, UserId,
+};
+use orderly_core::ports::{Conflict, OrderPlacement, OrderStore, StoreError};
+use rusqlite::{params, Connection, OptionalExtension, Transaction};
+
+pub(crate) fn query_order(conn: &Connection, id: &str) -> Result<Option<Order>, StoreError> {
+    conn.prepare_cached(concat!("SELECT ", order_columns!(), " FROM orders WHERE id = ?1"))
+        .and_then(|mut stmt| stmt.query_row([id], rows::order).optional())
+        .map_err(sql)?
+        .transpose()
+}
+
+pub(crate) fn query_orders(
+    conn: &Connection,
+    sql_text: &str,
+    params: impl rusqlite::Params,
+) -> Result<Vec<Order>, StoreError> {
+    let mut stmt = conn.prepare_cached(sql_text).map_err(sql)?;
+    let rows = stmt.query_map(params, rows::order).map_err(sql)?;
+    rows.map(|row| row.map_err(sql).and_then(|parsed| parsed)).collect()
+}
+
+pub(crate) fn insert_event(tx: &Transaction<'_>, event: &OrderEvent) -> Result<(), StoreError> {
+    tx.prepare_cached(
+        "INSERT INTO order_events (id, kind, order_id, user_id, occurred_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+    )
+    .and_then(|mut stmt| {
+        stmt.execute(params![
+            event.id,
+            event.kind.as_str(),
+            event.order_id.as_str(),
+            event.user_id.as_str(),
+            event.occurred_at.as_millis()
+        ])
+    })
+    .map_err(sql)?;
+    Ok(())
+}
+
+pub(crate) fn query_idempotency_record(
+    conn: &Connection,
+    user: &UserId,
+    key: &IdempotencyKey,
+) -> Result<Option<IdempotencyRecord>, StoreError> {
+    conn.prepare_cached(
+        "SELECT user_id, key, fingerprint, status, location, body, created_at
+         FROM idempotency_records WHERE user_id = ?1 AND key = ?2",
+    )
+    .and_then(|mut stmt| {
+        stmt.query_row(params![user.as_str(), key.as_str()], rows::idempotency_record)
+            .optional()
+    })
+    .map_err(sql)?
+    .transpose()
+}
+
+#[async_trait]
+impl OrderStore for EmbeddedStore {
+    async fn place_order(&self, placement: &OrderPlacement) -> Result<(), StoreError> {
+        let placement = placement.clone();
+        self.write(move |tx| {
+            let order = &placement.order;
+            if let Some(record) = &placement.idempotency {
+                if let Some(stored) = query_idempotency_record(tx, &record.user_id, &record.key)? {
+                    return Err(Conflict::IdempotencyKeyTaken(Box::new(stored)).into());
+                }
+            }
+            for line in &order.lines {
+                let quantity = i64::from(line.quantity.get());
+                let reserved = tx
+                    .prepare_cached(
+                        "UPDATE products SET stock = stock - ?2 WHERE id = ?1 AND active = 1 AND stock >= ?2",
+                    )
+                    .and_then(|mut stmt| stmt.execute(params![line.product_id.as_str(), quantity]))
+                    .map_err(sql)?;
+                if reserved == 0 {
+                    // Returning Err rolls back the lines already reserved.
+                    let available = query_product(tx, line.product_id.as_str())?.is_some_and(|p| p.active);
+                    let id = line.product_id.clone();
+                    return Err(if available {
+                        Conflict::InsufficientStock(id)
+                    } else {
+                        Conflict::ProductUnavailable(id)
+                    }
+                    .into());
+                }
+            }
+            tx.prepare_cached(concat!(
+                "INSERT INTO orders (",
+                order_columns!(),
+                ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"
+            ))
+            .and_then(|mut stmt| {
+                stmt.execute(params![
+                    order.id.as_str(),
+                    order.user_id.as_str(),
+                    order.status.as_str(),
+                    rows::lines_json(order).map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?,
+                    order.total_cents.get(),
+                    order.currency.as_str(),
+                    order.created_at.as_millis(),
+                    order.updated_at.as_millis(),
+                    order.expires_at.as_millis(),
+                    order.paid_at.map(Timestamp::as_millis),
+                    order.refund_due
+                ])
+            })
+            .map_err(sql)?;
+            insert_event(tx, &placement.event)?;
+            if let Some(record) = &placement.idempotency {
+                tx.prepare_cached(
+                    "INSERT INTO idempotency_records (user_id, key, fingerprint, status, location, body, created_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                )
+                .and_then(|mut stmt| {
+                    stmt.execute(params![
+                        record.user_id.as_str(),
+                        record.key.as_str(),
+                        record.fingerprint,
+                        record.status,
+                        record.location,
+                        record.body,
+                        record.created_at.as_millis()
+                    ])
+                })
+                .map_err(sql)?;
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn order(&self, id: &OrderId) -> Result<Option<Order>, StoreError> {
+        let id = id.to_string();
+        self.read(move |conn| query_order(conn, &id)).await
+    }
+
+    async fn orders_of(&self, user: &UserId, before: Option<&OrderId>, limit: usize) -> Result<Vec<Order>, StoreError> {
+        let user = user.to_string();
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        // "~" sorts after every ULID character, so it stands for "no upper bound".
+        let before = before.map(ToString::to_string).unwrap_or_else(|| "~".into());
+        self.read(move |conn| {
+            let sql_text: &str = concat!(
+                "SELECT ",
+                order_columns!(),
+                " FROM orders WHERE user_id = ?1 AND id < ?2 ORDER BY id DESC LIMIT ?3"
+            );
+            query_orders(conn, sql_text, params![user, before, limit])
+        })
+        .await
+    }
+
+    async fn cancel_order(&self, order: &Order, now: Timestamp, event: &OrderEvent) -> Result<Order, StoreError> {
+        // The stored order, not the caller's copy, decides: the check and the write are one transaction.
+        let (id, event) = (order.id.to_string(), event.clone());
+        self.write(move |tx| {
+            let order = query_order(tx, &id)?.ok_or(Conflict::NotFound)?;
+            if !order.is_open_at(now) {
+                return Err(Conflict::OrderClosed.into());
+            }
+            tx.execute(
+                "UPDATE orders SET status = ?2, updated_at = ?3 WHERE id = ?1",
+                params![id, OrderStatus::Cancelled.as_str(), now.as_millis()],
+            )
+            .map_err(sql)?;
+            for line in &order.lines {
+                tx.prepare_cached("UPDATE products SET stock = stock + ?2 WHERE id = ?1")
+                    .and_then(|mut stmt| {
+                        stmt.execute(params![line.product_id.as_str(), i64::from(line.quantity.get())])
+                    })
+                    .map_err(sql)?;
+            }
+            insert_event(tx, &event)?;
+            stored(query_order(tx, &id)?, "the cancelled order")
+        })
+        .await
+    }
+
+    async fn idempotency_record(
+        &self,
+        user: &UserId,
+        key: &IdempotencyKey,
+    ) -> Result<Option<IdempotencyRecord>, StoreError> {
+        let (user, key) = (user.clone(), key.clone());
+        self.read(move |conn| query_idempotency_record(conn, &user, &key)).await
+    }
+}
