@@ -206,8 +206,9 @@ fn print_routes(json: bool) {
         };
     }
     let _ = if json {
-        let row =
-            serde_json::json!({ "function": UNROUTED_FUNCTION, "method": null, "path": null, "access": "public" });
+        let row = serde_json::json!({
+            "function": UNROUTED_FUNCTION, "method": null, "path": null, "path_parameter": null, "access": "public",
+        });
         writeln!(out, "{row}")
     } else {
         writeln!(

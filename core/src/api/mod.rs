@@ -113,7 +113,7 @@ pub fn answer_unrouted(request: &ApiRequest) -> ApiResponse {
     let outcome = if request.body.len() > MAX_BODY_BYTES {
         Err(Error::PayloadTooLarge)
     } else {
-        match routes::resolve(&request.method, &request.path) {
+        match routes::resolve_key(&request.method, &request.path) {
             Ok(_) => Err(Error::NotFound(format!("there is no route {}", request.path))),
             Err(error) => Err(error),
         }
@@ -136,10 +136,10 @@ fn finish(
         Err(error) => {
             match &error {
                 Error::Internal(cause) => {
-                    tracing::error!(request_id = %request_id, route, cause = %cause, "request failed")
+                    tracing::error!(request_id = %request_id, operation, route, cause = %cause, "request failed")
                 }
                 Error::Unavailable(cause) => {
-                    tracing::warn!(request_id = %request_id, route, cause = %cause, "store unavailable")
+                    tracing::warn!(request_id = %request_id, operation, route, cause = %cause, "store unavailable")
                 }
                 _ => {}
             }

@@ -64,6 +64,9 @@ macro_rules! routes {
         )*
         /// Every route of the contract, in the contract's order.
         pub static ROUTES: &[&Route] = &[$(&$constant),*];
+        /// Every route's method and path, without its handler: what the `$default` function
+        /// routes by, so that its binary links no operation.
+        static ROUTE_KEYS: &[(Method, &str)] = &[$((Method::$method, $path)),*];
     };
 }
 
@@ -113,13 +116,29 @@ fn match_template<'p>(template: &str, path: &'p str) -> Option<Option<&'p str>> 
 /// Finds the route for `method` and `path`: 404 for an unknown path, 405 (with the allowed
 /// methods) for a known path and another method.
 pub fn resolve<'p>(method: &Method, path: &'p str) -> Result<(&'static Route, Option<&'p str>), Error> {
+    let rows = ROUTES.iter().map(|route| (&route.method, route.path, *route));
+    find(rows, method, path)
+}
+
+/// The route key `method` and `path` match, answered as [`resolve`] answers; it touches no
+/// handler, for the `$default` function.
+pub fn resolve_key<'p>(method: &Method, path: &'p str) -> Result<(&'static str, Option<&'p str>), Error> {
+    let rows = ROUTE_KEYS.iter().map(|(method, path)| (method, *path, *path));
+    find(rows, method, path)
+}
+
+fn find<'p, T>(
+    rows: impl Iterator<Item = (&'static Method, &'static str, T)>,
+    method: &Method,
+    path: &'p str,
+) -> Result<(T, Option<&'p str>), Error> {
     let mut allowed: Vec<&str> = Vec::new();
-    for route in ROUTES.iter().copied() {
-        if let Some(param) = match_template(route.path, path) {
-            if route.method == method {
-                return Ok((route, param));
+    for (route_method, template, found) in rows {
+        if let Some(param) = match_template(template, path) {
+            if route_method == method {
+                return Ok((found, param));
             }
-            allowed.push(route.method.as_str());
+            allowed.push(route_method.as_str());
         }
     }
     if allowed.is_empty() {
@@ -159,6 +178,12 @@ mod tests {
                 .find_map(|s| s.strip_prefix('{')?.strip_suffix('}'));
             assert_eq!(route.path_parameter, named, "{route:?}");
         }
+    }
+
+    #[test]
+    fn the_route_keys_are_the_routes() {
+        let keys: Vec<_> = ROUTES.iter().map(|r| (r.method.clone(), r.path)).collect();
+        assert_eq!(keys, ROUTE_KEYS.to_vec());
     }
 
     #[test]

@@ -31,6 +31,10 @@ pub enum Conflict {
     /// Carries the record that holds the key, so the loser of a race replays without reading again.
     #[error("the idempotency key is already recorded")]
     IdempotencyKeyTaken(Box<IdempotencyRecord>),
+    /// The key is taken, but the record holding it cannot be read yet (a store whose failed write
+    /// did not say what blocked it, and whose read does not see the winner's write yet).
+    #[error("a request with this idempotency key is still in progress")]
+    RequestInProgress,
     #[error("the order is no longer open")]
     OrderClosed,
     #[error("this payment event was already processed")]

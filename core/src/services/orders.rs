@@ -149,6 +149,7 @@ pub async fn place_order(
                 .ok_or_else(|| Error::Internal("key conflict without a key".into()))?;
             replay(&winner, request)
         }
+        Err(StoreError::Conflict(Conflict::RequestInProgress)) => Err(Error::RequestInProgress),
         Err(other) => Err(other.into()),
     }
 }

@@ -113,7 +113,7 @@ pub fn fresh_ulid() -> String {
     ulid::Ulid::new().to_string()
 }
 
-/// Every function of the catalog, each configured as its cold start would configure it, all on one
+/// Every function of the route table, each configured as its cold start would configure it, all on one
 /// brand-new table.
 pub struct Harness {
     pub table: String,

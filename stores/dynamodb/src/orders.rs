@@ -68,13 +68,20 @@ impl OrderStore for DynamoStore {
         if failed(&reasons, order_index) {
             return Ok(());
         }
-        if placement.idempotency.is_some() && failed(&reasons, idempotency_index) {
-            return match old_item(&reasons, idempotency_index) {
-                Some(item) => Err(conflict(Conflict::IdempotencyKeyTaken(Box::new(
-                    items::idempotency_record(item)?,
-                )))),
-                None => Err(unexpected("place_order (no record for a taken key)", &reasons)),
+        if let Some(record) = placement
+            .idempotency
+            .as_ref()
+            .filter(|_| failed(&reasons, idempotency_index))
+        {
+            let winner = match old_item(&reasons, idempotency_index) {
+                Some(item) => Some(items::idempotency_record(item)?),
+                // The cancellation should carry the record that holds the key; read it if not.
+                None => self.idempotency_record(&record.user_id, &record.key).await?,
             };
+            return Err(conflict(match winner {
+                Some(winner) => Conflict::IdempotencyKeyTaken(Box::new(winner)),
+                None => Conflict::RequestInProgress,
+            }));
         }
         let Some(short) = (0..order.lines.len()).find(|&i| failed(&reasons, i)) else {
             return Err(unexpected("place_order", &reasons));

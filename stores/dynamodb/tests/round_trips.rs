@@ -1,7 +1,7 @@
 //! How many DynamoDB calls each API operation makes, counted by an SDK interceptor while every
 //! operation runs through the core's real HTTP entry point on DynamoDB Local. Asserts the targets
 //! of docs/data-model.md (get by id 1, a list page 1, placing an order 2, never a Scan) and prints
-//! the table recorded in docs/BENCHMARKS.md (`cargo nextest run --test round_trips --no-capture`).
+//! the table recorded in docs/BENCHMARKS.md (`cargo nextest run --features dynamodb-local --test round_trips --no-capture`).
 
 // A test: a failed expectation is the test failing, with its message.
 #![allow(clippy::unwrap_used, clippy::expect_used)]

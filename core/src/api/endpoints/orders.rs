@@ -92,18 +92,19 @@ pub async fn place(app: &App, caller: &Caller, request: &ApiRequest) -> Result<A
         key,
         fingerprint: sha256_hex(body.to_string().as_bytes()),
     });
-    let answer = match orders::place_order(app, caller, &lines, idempotency, |order| created(app, order)).await? {
+    let answer = match orders::place_order(app, caller, &lines, idempotency, created).await? {
         PlacedOrder::Placed(_, Some(kept)) => kept,
-        PlacedOrder::Placed(order, None) => created(app, &order)?,
+        PlacedOrder::Placed(order, None) => created(&order)?,
         PlacedOrder::Replayed(kept) => return replayed(kept),
     };
     let response = json_bytes(StatusCode::CREATED, Bytes::from(answer.body));
     with_header(response, header::LOCATION, &answer.location)
 }
 
-/// The 201 a fresh order gets, in the form kept for the retries of a keyed request.
-fn created(app: &App, order: &Order) -> Result<KeptAnswer, Error> {
-    let body = serde_json::to_string(&OrderView::at(order, app.now()))
+/// The 201 a fresh order gets, in the form kept for the retries of a keyed request: the order as
+/// it was when placed (pending), however long the store took to confirm the write.
+fn created(order: &Order) -> Result<KeptAnswer, Error> {
+    let body = serde_json::to_string(&OrderView::at(order, order.created_at))
         .map_err(|e| Error::Internal(format!("rendering the order: {e}")))?;
     Ok(KeptAnswer {
         status: StatusCode::CREATED.as_u16(),
