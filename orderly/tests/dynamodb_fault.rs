@@ -325,14 +325,23 @@ async fn orders_survive_dynamodb_dying_mid_burst() {
     assert!(in_phase(2, 201) > 0, "orders must succeed again once DynamoDB is back");
 
     // Every acknowledged order is there.
-    for id in outcomes.iter().filter_map(|o| o.order_id.as_deref()) {
+    for outcome in &outcomes {
+        let Some(id) = outcome.order_id.as_deref() else {
+            continue;
+        };
         let answer = http
             .get(format!("{base}/orders/{id}"))
             .bearer_auth(&admin)
             .send()
             .await
             .expect("read order");
-        assert_eq!(answer.status(), 200, "acknowledged order {id} is missing");
+        assert_eq!(
+            answer.status(),
+            200,
+            "acknowledged order {id} is missing (sent in phase {}, answered in phase {})",
+            outcome.phase,
+            outcome.answered_in
+        );
     }
 
     // Stock plus the units of live orders (including any that committed but whose answer was a
