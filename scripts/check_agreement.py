@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
-"""Checks that everything naming Orderly's routes, functions and table agrees, one to one.
+"""Checks that everything naming Orderly's routes, jobs, functions and table agrees, one to one.
 
-Every source is a file of this repository, read as written (the one list kept here is
-EXPECTED_ACCESS below, which no source states in a form a script can read):
+Every source is a file of this repository, read as written (the lists kept here are
+EXPECTED_ACCESS and EXPECTED_MESSAGING below, which no source states in a form a script can read):
   (a) the route table, written once in core/src/api/routes.rs, as the local server prints it:
       `orderly routes --json`, one JSON object per line ({"function", "method", "path",
       "path_parameter", "access"}), the last one the $default route's function (method and path
@@ -11,15 +11,27 @@ EXPECTED_ACCESS below, which no source states in a form a script can read):
   (b) the contract: openapi.yaml (each operation's method, path, operationId, security, 403
       response and path parameters)
   (c) the functions: the binaries of the functions/ package, functions/src/bin/<name>.rs, each
-      running its own route of the route table (or, for the $default route's, none)
+      running its own route of the route table (or, for the $default route's, none), or its own
+      job of the job list
   (d) the SAM template: template.yaml (each function's Binary, HttpApi Path and Method, Auth,
-      CodeUri given once in Globals)
-  (e) the sample events: events/<name>.json, one per function
+      CodeUri given once in Globals; each job's trigger, queues, dead-letter queues and alarms)
+  (e) the sample events: events/<name>.json, one per function, in the shape its trigger delivers
+      (an HTTP API request, a DynamoDB stream batch, an SQS batch, a scheduled run), and
+      events/variants/<name>-<variant>.json, other shapes a function must also accept
   (f) the table: template.yaml's AWS::DynamoDB::Table against stores/dynamodb/src/table.rs and
       stores/dynamodb/src/keys.rs
+  (g) the job list, written once in core/src/jobs.rs, as the local server prints it:
+      `orderly jobs list --json` (JOBS_COMMAND), run like (a) (`cargo run --quiet -p orderly --
+      jobs list --json`, or `$ORDERLY_BIN jobs list --json`). One JSON object per line (as (a)),
+      or one JSON array of them, each {"function": "notify", "trigger": "table-stream" | "queue" | "schedule",
+      "schedule": "rate(1 minute)" | "cron(...)" | null (a string exactly for a schedule),
+      "summary": "..."}; other members are ignored.
 plus the template's security: the public routes of the route table (and only they) opt out of the
-JWT authorizer, and every function's IAM policy grants exactly the DynamoDB actions its operation
-makes (docs/data-model.md §3), never dynamodb:Scan.
+JWT authorizer, every function's IAM policy grants exactly the DynamoDB actions its operation
+makes (docs/data-model.md §3), never dynamodb:Scan, and exactly the queue actions of
+EXPECTED_MESSAGING; and its delivery guarantees: every stream or queue trigger reports partial
+batch failures, whatever a trigger gives up on lands in a dead-letter queue, and every
+dead-letter queue and every job has an alarm.
 
 The template is loaded with cfn-lint's own YAML decoder (cfnlint.decode), so the short-form
 intrinsic tags (!Ref, !Sub, !GetAtt) read as they do for CloudFormation; openapi.yaml with PyYAML
@@ -28,10 +40,19 @@ which has cfn-lint and the SAM translator, or any python3 that has them.
 Usage: check_agreement.py [TEMPLATE] (default: template.yaml; another one, e.g. a deliberately
 broken copy, to test these checks). Prints one line per check and ends with `N passed, M failed`;
 exits 1 when any check failed.
+
+Breaking a check on purpose, to see it fail: the template's checks with a broken copy of
+template.yaml passed as TEMPLATE (say, drop ReportBatchItemFailures from NotifyFunction, change
+ExpireOrdersFunction's ScheduleExpression, or delete an alarm); the route table's and job list's
+checks with ORDERLY_BIN naming a stand-in script that prints other lines for `routes --json` or
+`jobs list --json` (a job without a binary, a trigger the template does not have); the others by
+editing the file they read (events/, openapi.yaml, functions/src/bin/) in a scratch copy of the
+repository (the script reads the files beside it: ROOT is its parent directory).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -51,16 +72,40 @@ CODE_URI = "functions/"  # the one cargo package of the functions, as Globals.Fu
 HTTP_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
 ACCESS_LEVELS = ("public", "user", "admin")
 
+# The local server's command that prints the job list (g), one JSON object per job.
+JOBS_COMMAND = ("jobs", "list", "--json")
+# A job's trigger (the job list's name for it) -> the SAM event type that delivers it.
+JOB_TRIGGERS = {"table-stream": "DynamoDB", "queue": "SQS", "schedule": "ScheduleV2"}
+# The SAM event types of polled triggers, each of which must report partial batch failures.
+BATCH_EVENT_TYPES = ("DynamoDB", "SQS", "Kinesis")
+# The environment variable the stream job reads the events queue's URL from.
+EVENTS_QUEUE_VARIABLE = "EVENTS_QUEUE_URL"
+# What EventBridge Scheduler replaces with a run's scheduled time in a schedule's Input.
+SCHEDULED_TIME = "<aws.scheduler.scheduled-time>"
+# Other shapes every scheduled job must accept, as events/variants/<name>-<variant>.json: the
+# configured input with `detail` as the string "{}", and an EventBridge rule's own Scheduled Event.
+SCHEDULE_VARIANTS = ("detail-string", "eventbridge-rule")
+# DynamoDB Streams keeps a record 24 hours; a record it trims before Lambda gave it up is lost.
+STREAM_RETENTION_SECONDS = 24 * 3600
+# SQS keeps a message 4 days unless the queue says otherwise (MessageRetentionPeriod).
+SQS_DEFAULT_RETENTION_SECONDS = 4 * 24 * 3600
+# An order event item's attributes (docs/data-model.md), as the stream's NewImage carries them.
+EVENT_ITEM_ATTRIBUTES = {"PK", "SK", "type", "schema", "id", "kind", "order_id", "user_id", "occurred_at", "ttl"}
+# The members of an event message on the events queue (OrderEvent::to_message).
+EVENT_MESSAGE_MEMBERS = {"id", "type", "order_id", "user_id", "occurred_at"}
+
 # The DynamoDB IAM actions each function's operation needs, from the calls in docs/data-model.md
 # §3 (and the adapter, stores/dynamodb/src/lib.rs), error paths included. IAM has no
 # TransactWriteItems action: a transaction needs the action of each item it writes, PutItem for a
 # Put and UpdateItem for an Update (Orderly uses no ConditionCheck or Delete). "Query" is granted
-# on the named indexes only, every other action on the table only.
+# on the named indexes, and on the table itself only where it is listed among the table's actions
+# (a user's notifications, in the user's own partition); every other action on the table only.
 EXPECTED_ACCESS: dict[str, tuple[set[str], set[str]]] = {
     # name: (actions on the table, indexes it may Query)
     "check-health": ({"GetItem"}, set()),  # GetItem HEALTH/HEALTH
     "get-profile": ({"GetItem", "PutItem"}, set()),  # read; first call creates (conditional Put)
     "update-profile": ({"UpdateItem"}, set()),  # upsert
+    "list-notifications": ({"Query"}, set()),  # Query USER#<user>, begins_with NOTIFICATION#
     "list-products": (set(), {"GSI1"}),  # Query GSI1 PRODUCTS#ACTIVE
     "create-product": ({"PutItem"}, set()),  # transaction: Put product, Put SKU guard
     "get-product": ({"GetItem"}, set()),
@@ -77,6 +122,19 @@ EXPECTED_ACCESS: dict[str, tuple[set[str], set[str]]] = {
     "get-daily-report": ({"GetItem"}, set()),
     "compute-daily-report": ({"PutItem"}, {"GSI2"}),  # Query GSI2 PAID#<date>, PutItem report
     "reject-unknown-route": (set(), set()),  # answers 404/405 from the route table alone
+    # The jobs (core/src/jobs.rs).
+    "relay-events": (set(), set()),  # reads the stream (its event source mapping), no table call
+    "notify": ({"PutItem"}, set()),  # PutItem the notification, attribute_not_exists(PK)
+    # Query GSI2 PENDING; per order, transaction: Update order and each product, Put its event
+    "expire-orders": ({"PutItem", "UpdateItem"}, {"GSI2"}),
+    "report-previous-day": ({"PutItem"}, {"GSI2"}),  # Query GSI2 PAID#<day>, PutItem report
+}
+
+# The queue actions a function's own code makes, each on one queue of the template (logical id).
+# What an event source mapping, a schedule or an on-failure destination needs, SAM grants itself.
+# SendMessageBatch is authorised as sqs:SendMessage.
+EXPECTED_MESSAGING: dict[str, set[tuple[str, str]]] = {
+    "relay-events": {("sqs:SendMessage", "EventsQueue")},  # SendMessageBatch of the events
 }
 
 
@@ -108,13 +166,23 @@ class Route:
     access: str
 
 
-def route_table() -> list[Route]:
-    """Every line of `orderly routes --json`, in order."""
+@dataclass(frozen=True)
+class Job:
+    """One entry of `orderly jobs list --json`."""
+
+    function: str
+    trigger: str  # "table-stream", "queue" or "schedule" (JOB_TRIGGERS)
+    schedule: str | None  # the schedule's expression, for a "schedule" trigger only
+    summary: str
+
+
+def orderly(*arguments: str) -> tuple[str, str]:
+    """The standard output of `orderly <arguments>`, and the command as shown in messages."""
     binary = os.environ.get("ORDERLY_BIN")
     if binary:
-        command = [binary, "routes", "--json"]
+        command = [binary, *arguments]
     else:
-        command = ["cargo", "run", "--quiet", "-p", "orderly", "--", "routes", "--json"]
+        command = ["cargo", "run", "--quiet", "-p", "orderly", "--", *arguments]
     shown = " ".join(command)
     try:
         done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, check=False)
@@ -122,8 +190,54 @@ def route_table() -> list[Route]:
         raise SystemExit(f"`{shown}` could not be run: {error}") from None
     if done.returncode != 0:
         raise SystemExit(f"`{shown}` exited with {done.returncode}: {done.stderr.strip()[-2000:]}")
+    return done.stdout, shown
+
+
+def json_rows(output: str, shown: str) -> list[dict]:
+    """The objects a `--json` command printed: one JSON array of them, or one object per line."""
+    try:
+        whole = json.loads(output)
+    except json.JSONDecodeError:
+        whole = None
+    if isinstance(whole, list):
+        rows = list(enumerate(whole, 1))
+    else:
+        rows = []
+        for number, line in enumerate(output.splitlines(), 1):
+            if not line.strip():
+                continue
+            try:
+                rows.append((number, json.loads(line)))
+            except json.JSONDecodeError as error:
+                raise SystemExit(f"`{shown}` line {number} is not JSON: {error}: {line!r}") from None
+    for number, row in rows:
+        if not isinstance(row, dict) or not isinstance(row.get("function"), str):
+            raise SystemExit(f"`{shown}` entry {number} names no function: {row!r}")
+    return [row for _, row in rows]
+
+
+def job_list() -> list[Job]:
+    """Every job of `orderly jobs list --json`, in order."""
+    output, shown = orderly(*JOBS_COMMAND)
+    jobs = [
+        Job(
+            function=row["function"],
+            trigger=row.get("trigger"),
+            schedule=row.get("schedule"),
+            summary=row.get("summary"),
+        )
+        for row in json_rows(output, shown)
+    ]
+    if not jobs:
+        raise SystemExit(f"`{shown}` printed no jobs")
+    return jobs
+
+
+def route_table() -> list[Route]:
+    """Every line of `orderly routes --json`, in order."""
+    output, shown = orderly("routes", "--json")
     routes = []
-    for number, line in enumerate(done.stdout.splitlines(), 1):
+    for number, line in enumerate(output.splitlines(), 1):
         if not line.strip():
             continue
         try:
@@ -199,8 +313,30 @@ def pascal(name: str) -> str:
 
 
 def constant(name: str) -> str:
-    """The route table's constant for a function: create-order -> CREATE_ORDER."""
+    """The route table's (or job list's) constant for a function: create-order -> CREATE_ORDER."""
     return name.upper().replace("-", "_")
+
+
+def m(value) -> dict:
+    """`value` if it is a mapping, else an empty one: a property left empty (null) reads as absent."""
+    return value if isinstance(value, dict) else {}
+
+
+def get_att(value, attribute: str = "Arn") -> str | None:
+    """The logical id `value` names as `!GetAtt <id>.<attribute>`, else None."""
+    if isinstance(value, dict) and list(value) == ["Fn::GetAtt"]:
+        target = value["Fn::GetAtt"]
+        target = target if isinstance(target, list) else str(target).split(".", 1)
+        if len(target) == 2 and target[1] == attribute:
+            return str(target[0])
+    return None
+
+
+def ref(value) -> str | None:
+    """The logical id `value` names as `!Ref <id>`, else None."""
+    if isinstance(value, dict) and list(value) == ["Ref"]:
+        return str(value["Ref"])
+    return None
 
 
 # ----------------------------------------------------------------------------------------------
@@ -223,6 +359,10 @@ class Sources:
         self.routes: dict[str, Route] = {}
         for route in self.route_rows:
             self.routes.setdefault(route.function, route)  # check_route_table reports duplicates
+        self.job_rows = job_list()
+        self.jobs: dict[str, Job] = {}
+        for job in self.job_rows:
+            self.jobs.setdefault(job.function, job)  # check_job_list reports duplicates
         self.openapi = load_openapi()
         self.operations = openapi_operations(self.openapi)
         self.template = load_template()
@@ -240,8 +380,27 @@ class Sources:
         }
 
     def function_names(self) -> set[str]:
-        """Every function: one per route, and the $default route's."""
-        return set(self.routes) | {self.unrouted}
+        """Every function: one per route, the $default route's, and one per job."""
+        return set(self.routes) | {self.unrouted} | set(self.jobs)
+
+    def function(self, binary: str) -> tuple[str, dict] | None:
+        """The template function (logical id, resource) built from `binary`, if there is one."""
+        for logical_id, resource in self.functions.items():
+            if resource.get("Metadata", {}).get("BuildProperties", {}).get("Binary") == binary:
+                return logical_id, resource
+        return None
+
+    def queues(self) -> dict[str, dict]:
+        """Every SQS queue of the template: logical id -> properties."""
+        return {
+            k: v.get("Properties", {}) for k, v in self.resources.items() if v.get("Type") == "AWS::SQS::Queue"
+        }
+
+    def timeout(self, resource: dict) -> int:
+        """A function's timeout in seconds: its own, else Globals', else Lambda's default, 3."""
+        globals_ = self.template.get("Globals", {}).get("Function", {})
+        value = resource.get("Properties", {}).get("Timeout", globals_.get("Timeout", 3))
+        return value if isinstance(value, int) else 0
 
     def route_keys(self) -> dict[tuple[str, str], str]:
         """(METHOD, path) -> function, for every route of the route table."""
@@ -249,11 +408,11 @@ class Sources:
 
     def template_routes(self) -> dict[str, tuple[str, str, dict]]:
         """Binary -> (method, path, event properties) for every function of the template but the
-        $default route's (check_unrouted_function)."""
+        $default route's (check_unrouted_function) and the jobs' (check_job_triggers)."""
         routes = {}
         for logical_id, resource in self.functions.items():
             binary = resource.get("Metadata", {}).get("BuildProperties", {}).get("Binary", f"?{logical_id}")
-            if binary == self.unrouted:
+            if binary == self.unrouted or binary in self.jobs:
                 continue
             events = resource.get("Properties", {}).get("Events", {})
             api_events = [e for e in events.values() if e.get("Type") == "HttpApi"]
@@ -366,7 +525,10 @@ def check_openapi_access(s: Sources) -> list[str]:
 
 def check_binaries(s: Sources) -> list[str]:
     """functions/src/bin/<name>.rs for every function and nothing else; each routed one runs its
-    own route (`run(&orderly_core::api::routes::<CONST>)`), the $default route's run_unrouted()."""
+    own route (`run(&orderly_core::api::routes::<CONST>)`), the $default route's run_unrouted(),
+    each job's its own job and no route: `orderly_functions::<runner>(&orderly_core::jobs::<CONST>)`
+    or `orderly_functions::jobs::run_<name>()` (run_notify; or its name's first words, run_relay
+    for relay-events)."""
     problems = []
     manifest_path = ROOT / "functions" / "Cargo.toml"
     try:
@@ -402,6 +564,24 @@ def check_binaries(s: Sources) -> list[str]:
                 problems.append(f"{shown} must call orderly_functions::run_unrouted() and nothing else")
             continue
         want = constant(name)
+        if name in s.jobs:
+            # Either form names its job: the job list's entry, or a runner named after the job
+            # (run_notify for notify; run_relay for relay-events, its name's first words).
+            calls = re.findall(r"\borderly_functions::[\w:]+\s*\(", text)
+            by_entry = re.findall(r"\borderly_functions::[\w:]+\(\s*&\s*orderly_core::jobs::(\w+)\s*\)", text)
+            by_name = re.findall(r"\borderly_functions::jobs::run_(\w+)\(\s*\)", text)
+            snake = name.replace("-", "_")
+            runs_its_job = by_entry == [want] or (
+                len(by_name) == 1 and (snake == by_name[0] or snake.startswith(by_name[0] + "_"))
+            )
+            if not runs_its_job or len(calls) != 1 or "orderly_core::api::routes::" in text:
+                got = by_entry or [f"run_{n}" for n in by_name] or [c.strip() for c in calls] or "nothing"
+                problems.append(
+                    f"{shown} runs {got}, not exactly its own job: "
+                    f"orderly_functions::<runner>(&orderly_core::jobs::{want}) or "
+                    f"orderly_functions::jobs::run_{snake}() (or run_ and its name's first words)"
+                )
+            continue
         if routed != [want] or len(calls) != 1:
             got = routed or [c.strip() for c in calls] or "nothing"
             problems.append(
@@ -442,7 +622,7 @@ def check_template_functions(s: Sources) -> list[str]:
             )
     problems += [f"function {n} has no AWS::Serverless::Function" for n in sorted(names - set(binaries))]
     problems += [
-        f"{binaries[b]} builds {b}, which is no function of the route table"
+        f"{binaries[b]} builds {b}, which is no function of the route table or the job list"
         for b in sorted(set(binaries) - names, key=str)
     ]
     return problems
@@ -616,9 +796,359 @@ def references(node, where: str) -> list[tuple[str, str]]:
 
 
 
+def order_event_kinds() -> list[str]:
+    """The order events' kinds, as core/src/domain/event.rs spells them (OrderEventType::as_str)."""
+    source = read(ROOT / "core" / "src" / "domain" / "event.rs")
+    kinds = re.findall(r'OrderEventType::\w+ => "([a-z_]+)"', source)
+    if not kinds:
+        raise SystemExit("core/src/domain/event.rs: no OrderEventType::<kind> => \"<name>\" found")
+    return kinds
+
+
+def event_item_type() -> str:
+    """The item type (`type`) of the table's order event items: stores/dynamodb/src/stream.rs."""
+    found = rust_str_consts(STORE / "stream.rs").get("EVENT_ITEM_TYPE")
+    if not found:
+        raise SystemExit("stores/dynamodb/src/stream.rs: pub const EVENT_ITEM_TYPE not found")
+    return found
+
+
+def stream_filter() -> dict:
+    """The one event pattern the stream job's trigger filters on: inserted order event items."""
+    return {"eventName": ["INSERT"], "dynamodb": {"NewImage": {"type": {"S": [event_item_type()]}}}}
+
+
+def pattern_matches(pattern: dict, event) -> bool:
+    """Whether `event` matches an event filtering pattern made of nested objects and lists of
+    exact values (all the template uses; any other operator is refused, not guessed at)."""
+    for key, want in pattern.items():
+        if not isinstance(event, dict) or key not in event:
+            return False
+        if isinstance(want, dict):
+            if not pattern_matches(want, event[key]):
+                return False
+        elif isinstance(want, list):
+            if any(isinstance(value, (dict, list)) for value in want):
+                raise SystemExit(f"filter pattern operator {want!r} is not supported by this script")
+            if event[key] not in want:
+                return False
+        else:
+            raise SystemExit(f"filter pattern value {want!r} is neither an object nor a list")
+    return True
+
+
+def job_trigger(s: Sources, job: Job) -> tuple[str, dict, str, dict] | str:
+    """(function's logical id, function resource, event type, event properties) of a job's one
+    event in the template, or what is wrong with it."""
+    found = s.function(job.function)
+    if found is None:
+        return f"job {job.function} has no template function"  # also check_template_functions'
+    logical_id, resource = found
+    events = list(m(m(resource.get("Properties")).get("Events")).values())
+    want = JOB_TRIGGERS.get(job.trigger, "?")
+    if len(events) != 1 or events[0].get("Type") != want:
+        got = [e.get("Type") for e in events]
+        return (
+            f"{logical_id}: events {got}; job {job.function} (trigger {job.trigger}) "
+            f"wants exactly one {want} event"
+        )
+    return logical_id, resource, want, m(events[0].get("Properties"))
+
+
+def scheduled_input(props: dict) -> dict | None:
+    """A ScheduleV2 event's Input, parsed, or None when it is not a JSON object."""
+    try:
+        value = json.loads(props.get("Input", ""))
+    except (TypeError, json.JSONDecodeError):
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def check_job_list(s: Sources) -> list[str]:
+    """Each job has its own kebab-case name, no route's, a known trigger, a schedule exactly when
+    its trigger is a schedule, and a summary."""
+    problems = []
+    names = [j.function for j in s.job_rows]
+    problems += [f"job {n} is listed {names.count(n)} times" for n in sorted(set(names)) if names.count(n) > 1]
+    taken = set(s.routes) | {s.unrouted}
+    for job in s.job_rows:
+        if not re.fullmatch(r"[a-z]+(-[a-z]+)*", job.function):
+            problems.append(f"job {job.function}: not a kebab-case function name")
+        if job.function in taken:
+            problems.append(f"job {job.function}: the name of a route's function too")
+        if job.trigger not in JOB_TRIGGERS:
+            problems.append(f"job {job.function}: trigger {job.trigger!r} is none of {sorted(JOB_TRIGGERS)}")
+        if job.trigger == "schedule":
+            if not isinstance(job.schedule, str) or not re.fullmatch(r"(rate|cron)\(.+\)", job.schedule):
+                problems.append(f"job {job.function}: schedule {job.schedule!r} is no rate(...) or cron(...)")
+        elif job.schedule is not None:
+            problems.append(f"job {job.function}: a {job.trigger} job with schedule {job.schedule!r}")
+        if not isinstance(job.summary, str) or not job.summary.strip():
+            problems.append(f"job {job.function}: no summary")
+    return problems
+
+
+def check_event_kinds(s: Sources) -> list[str]:
+    """openapi.yaml's NotificationKind is exactly the core's order event kinds."""
+    schema = m(m(m(s.openapi.get("components")).get("schemas")).get("NotificationKind"))
+    documented = schema.get("enum")
+    kinds = order_event_kinds()
+    if documented is None:
+        return ["openapi.yaml has no components.schemas.NotificationKind enum"]
+    if sorted(documented) != sorted(kinds):
+        return [f"openapi.yaml NotificationKind {sorted(documented)}, core's order event kinds {sorted(kinds)}"]
+    return []
+
+
+def check_job_triggers(s: Sources) -> list[str]:
+    """Each job's function has exactly the one event its trigger names, configured so that nothing
+    is lost: the stream read from its oldest record, only order event inserts, failed batches split
+    and given up (to a dead-letter queue) before the stream trims them; the queue with a
+    dead-letter queue and a visibility timeout of at least six times the function's timeout (plus
+    its batching window); the schedule with the job list's expression (cron in UTC), the run's own
+    time in its input, retries and dead-letter queues for delivery and for the function's failures.
+    Route functions have HttpApi events only."""
+    problems = []
+    queues = s.queues()
+    for binary, route in s.routes.items():
+        found = s.function(binary)
+        if found is None:
+            continue  # reported by check_template_functions
+        logical_id, resource = found
+        events = m(m(resource.get("Properties")).get("Events")).values()
+        other = [e.get("Type") for e in events if e.get("Type") != "HttpApi"]
+        if other:
+            problems.append(f"{logical_id}: route {binary} has {other} events besides its HttpApi one")
+    for job in s.job_rows:
+        trigger = job_trigger(s, job)
+        if isinstance(trigger, str):
+            problems.append(trigger)
+            continue
+        logical_id, resource, kind, props = trigger
+        where = f"{logical_id} ({kind} event)"
+        if kind == "DynamoDB":
+            if get_att(props.get("Stream"), "StreamArn") != s.table_id:
+                problems.append(f"{where}: Stream is not the table's stream (!GetAtt {s.table_id}.StreamArn)")
+            if props.get("StartingPosition") != "TRIM_HORIZON":
+                problems.append(f"{where}: StartingPosition {props.get('StartingPosition')!r}, not TRIM_HORIZON")
+            filters = m(props.get("FilterCriteria")).get("Filters", [])
+            try:
+                patterns = [json.loads(f.get("Pattern", "")) for f in filters]
+            except (TypeError, json.JSONDecodeError):
+                patterns = ["(not JSON)"]
+            if patterns != [stream_filter()]:
+                want_pattern = json.dumps(stream_filter())
+                problems.append(f"{where}: FilterCriteria patterns {patterns}, want [{want_pattern}]")
+            if props.get("BisectBatchOnFunctionError") is not True:
+                problems.append(f"{where}: BisectBatchOnFunctionError is not true")
+            age = props.get("MaximumRecordAgeInSeconds")
+            if not isinstance(age, int) or not 60 <= age < STREAM_RETENTION_SECONDS:
+                problems.append(
+                    f"{where}: MaximumRecordAgeInSeconds {age!r}; want 60 to {STREAM_RETENTION_SECONDS - 1}, "
+                    "so a failing batch goes to its dead-letter queue before the stream trims it"
+                )
+            retries = props.get("MaximumRetryAttempts")
+            if not isinstance(retries, int) or retries == 0 or retries < -1:
+                problems.append(f"{where}: MaximumRetryAttempts {retries!r}; a failed batch must be retried")
+            on_failure = m(m(props.get("DestinationConfig")).get("OnFailure"))
+            if on_failure.get("Type") != "SQS" or get_att(on_failure.get("Destination")) not in queues:
+                problems.append(f"{where}: DestinationConfig.OnFailure is not a queue of the template (Type SQS)")
+        elif kind == "SQS":
+            queue = get_att(props.get("Queue"))
+            if queue not in queues:
+                problems.append(f"{where}: Queue is not a queue of the template (!GetAtt <queue>.Arn)")
+                continue
+            redrive = m(queues[queue].get("RedrivePolicy"))
+            receives = redrive.get("maxReceiveCount")
+            dead_letters = get_att(redrive.get("deadLetterTargetArn"))
+            if dead_letters not in queues or not isinstance(receives, int) or receives < 1:
+                problems.append(
+                    f"{queue}: no RedrivePolicy to a dead-letter queue of the template with a maxReceiveCount"
+                )
+            batch = props.get("BatchSize", 10)
+            if not isinstance(batch, int) or not 1 <= batch <= 10:
+                problems.append(f"{where}: BatchSize {batch!r}, want 1 to 10")
+            window = props.get("MaximumBatchingWindowInSeconds", 0)
+            want = 6 * s.timeout(resource) + (window if isinstance(window, int) else 0)
+            visibility = queues[queue].get("VisibilityTimeout", 30)
+            if not isinstance(visibility, int) or visibility < want:
+                problems.append(
+                    f"{queue}: VisibilityTimeout {visibility!r}, less than six times {logical_id}'s timeout "
+                    f"plus its batching window ({want} s)"
+                )
+        elif kind == "ScheduleV2":
+            if props.get("ScheduleExpression") != job.schedule:
+                problems.append(
+                    f"{where}: ScheduleExpression {props.get('ScheduleExpression')!r}, "
+                    f"the job list says {job.schedule!r}"
+                )
+            if str(job.schedule).startswith("cron(") and props.get("ScheduleExpressionTimezone") != "UTC":
+                problems.append(f"{where}: a cron schedule without ScheduleExpressionTimezone UTC")
+            if props.get("State", "ENABLED") != "ENABLED":
+                problems.append(f"{where}: State {props.get('State')!r}")
+            given = scheduled_input(props) or {}
+            if given.get("time") != SCHEDULED_TIME or given.get("detail-type") != "Scheduled Event":
+                problems.append(
+                    f"{where}: Input is not a JSON Scheduled Event whose time is {SCHEDULED_TIME} "
+                    "(the run's own time)"
+                )
+            retry = m(props.get("RetryPolicy"))
+            for limit in ("MaximumRetryAttempts", "MaximumEventAgeInSeconds"):
+                if not isinstance(retry.get(limit), int):
+                    problems.append(f"{where}: no RetryPolicy {limit}")
+            if get_att(m(props.get("DeadLetterConfig")).get("Arn")) not in queues:
+                problems.append(f"{where}: DeadLetterConfig.Arn is not a queue of the template")
+            # Scheduler hands the run to Lambda asynchronously: the function's own failures are
+            # retried, and given up to a queue, by its EventInvokeConfig.
+            invoke = m(m(resource.get("Properties")).get("EventInvokeConfig"))
+            on_failure = m(m(invoke.get("DestinationConfig")).get("OnFailure"))
+            if on_failure.get("Type") != "SQS" or get_att(on_failure.get("Destination")) not in queues:
+                problems.append(
+                    f"{logical_id}: EventInvokeConfig's OnFailure is not a queue of the template (Type SQS)"
+                )
+            for limit in ("MaximumRetryAttempts", "MaximumEventAgeInSeconds"):
+                if not isinstance(invoke.get(limit), int):
+                    problems.append(f"{logical_id}: no EventInvokeConfig {limit}")
+    return problems
+
+
+def check_batch_failures(s: Sources) -> list[str]:
+    """Every stream or queue event of every function reports partial batch failures."""
+    problems = []
+    for logical_id, resource in s.functions.items():
+        for name, event in m(m(resource.get("Properties")).get("Events")).items():
+            if event.get("Type") not in BATCH_EVENT_TYPES:
+                continue
+            types = m(event.get("Properties")).get("FunctionResponseTypes", [])
+            if "ReportBatchItemFailures" not in types:
+                problems.append(
+                    f"{logical_id}: its {event.get('Type')} event {name} lacks ReportBatchItemFailures"
+                )
+    return problems
+
+
+def check_relay_publishes(s: Sources) -> list[str]:
+    """The stream job publishes to the queue the queue job reads: its EVENTS_QUEUE_URL is that
+    queue (and check_policies holds its sqs:SendMessage to EXPECTED_MESSAGING)."""
+    readers = [j for j in s.job_rows if j.trigger == "queue"]
+    writers = [j for j in s.job_rows if j.trigger == "table-stream"]
+    if len(readers) != 1 or len(writers) != 1:
+        return [f"{len(writers)} table-stream jobs and {len(readers)} queue jobs; want one of each"]
+    trigger = job_trigger(s, readers[0])
+    found = s.function(writers[0].function)
+    if isinstance(trigger, str) or found is None:
+        return []  # reported by check_job_triggers and check_template_functions
+    queue = get_att(trigger[3].get("Queue"))
+    logical_id, resource = found
+    variables = m(m(m(resource.get("Properties")).get("Environment")).get("Variables"))
+    if ref(variables.get(EVENTS_QUEUE_VARIABLE)) != queue:
+        return [
+            f"{logical_id}: Environment {EVENTS_QUEUE_VARIABLE} is {variables.get(EVENTS_QUEUE_VARIABLE)!r}, "
+            f"not !Ref {queue} (the queue {readers[0].function} reads)"
+        ]
+    return []
+
+
+def dead_letter_queues(s: Sources) -> dict[str, str]:
+    """Every queue something gives up to: logical id -> who gives up to it."""
+    found: dict[str, str] = {}
+    for queue, props in s.queues().items():
+        target = get_att(m(props.get("RedrivePolicy")).get("deadLetterTargetArn"))
+        if target:
+            found[target] = f"{queue}'s RedrivePolicy"
+    for logical_id, resource in s.functions.items():
+        props = m(resource.get("Properties"))
+        invoke = m(props.get("EventInvokeConfig"))
+        target = get_att(m(m(invoke.get("DestinationConfig")).get("OnFailure")).get("Destination"))
+        if target:
+            found[target] = f"{logical_id}'s EventInvokeConfig"
+        for name, event in m(props.get("Events")).items():
+            event_props = m(event.get("Properties"))
+            for target in (
+                get_att(m(m(event_props.get("DestinationConfig")).get("OnFailure")).get("Destination")),
+                get_att(m(event_props.get("DeadLetterConfig")).get("Arn")),
+            ):
+                if target:
+                    found[target] = f"{logical_id}'s event {name}"
+    return found
+
+
+def alarms(s: Sources) -> list[dict]:
+    return [m(v.get("Properties")) for v in s.resources.values() if v.get("Type") == "AWS::CloudWatch::Alarm"]
+
+
+def alarmed(
+    s: Sources, namespace: str, metric: str, dimension: str, target: str, attribute: str | None
+) -> list[dict]:
+    """The alarms on `metric` of the resource `target` (named by !GetAtt target.attribute, or !Ref)."""
+    found = []
+    for alarm in alarms(s):
+        if alarm.get("Namespace") != namespace or alarm.get("MetricName") != metric:
+            continue
+        dimensions = alarm.get("Dimensions", [])
+        if len(dimensions) != 1 or dimensions[0].get("Name") != dimension:
+            continue
+        value = dimensions[0].get("Value")
+        named = get_att(value, attribute) if attribute else ref(value)
+        if named == target:
+            found.append(alarm)
+    return found
+
+
+def check_dead_letters(s: Sources) -> list[str]:
+    """Every queue is encrypted; every dead-letter queue keeps its messages at least as long as its
+    source and has an alarm on any visible message; every job has an alarm on any error, the
+    stream job one on its iterator age too. No alarm breaches for lack of data."""
+    problems = []
+    queues = s.queues()
+    for queue, props in sorted(queues.items()):
+        if props.get("SqsManagedSseEnabled") is not True and "KmsMasterKeyId" not in props:
+            problems.append(f"{queue}: not encrypted (SqsManagedSseEnabled or KmsMasterKeyId)")
+        target = get_att(m(props.get("RedrivePolicy")).get("deadLetterTargetArn"))
+        if target in queues:
+            kept = queues[target].get("MessageRetentionPeriod", SQS_DEFAULT_RETENTION_SECONDS)
+            source = props.get("MessageRetentionPeriod", SQS_DEFAULT_RETENTION_SECONDS)
+            if not isinstance(kept, int) or not isinstance(source, int) or kept < source:
+                problems.append(f"{target}: keeps messages {kept} s, less than its source {queue} ({source} s)")
+    for queue, user in sorted(dead_letter_queues(s).items()):
+        if queue not in queues:
+            problems.append(f"{user} gives up to {queue}, which is no queue of the template")
+            continue
+        if not any(
+            a.get("ComparisonOperator") == "GreaterThanThreshold" and a.get("Threshold") == 0
+            for a in alarmed(s, "AWS/SQS", "ApproximateNumberOfMessagesVisible", "QueueName", queue, "QueueName")
+        ):
+            problems.append(
+                f"{queue} (dead letters of {user}): no alarm on ApproximateNumberOfMessagesVisible > 0"
+            )
+    for job in s.job_rows:
+        found = s.function(job.function)
+        if found is None:
+            continue  # reported by check_template_functions
+        logical_id = found[0]
+        if not any(
+            a.get("ComparisonOperator") == "GreaterThanThreshold" and a.get("Threshold") == 0
+            for a in alarmed(s, "AWS/Lambda", "Errors", "FunctionName", logical_id, None)
+        ):
+            problems.append(f"{logical_id}: no alarm on Errors > 0")
+        iterator_age = alarmed(s, "AWS/Lambda", "IteratorAge", "FunctionName", logical_id, None)
+        if job.trigger == "table-stream" and not iterator_age:
+            problems.append(f"{logical_id}: no alarm on IteratorAge")
+    for logical_id, resource in s.resources.items():
+        if resource.get("Type") == "AWS::CloudWatch::Alarm":
+            missing = m(resource.get("Properties")).get("TreatMissingData")
+            if missing != "notBreaching":
+                problems.append(f"{logical_id}: TreatMissingData {missing!r}, not notBreaching")
+    return problems
+
+
 def check_events(s: Sources) -> list[str]:
-    """events/<name>.json for every function and nothing else; an HTTP API (payload 2.0) event
-    names its route, which must be its function's ("METHOD PATH", or $default)."""
+    """events/<name>.json for every function and nothing else, in the shape its trigger delivers:
+    an HTTP API (payload 2.0) event naming its route ("METHOD PATH", or $default); a DynamoDB stream
+    batch of order event inserts that the template's filter lets through; an SQS batch of the
+    relay's messages (md5OfBody right); a scheduled run, the template's Input with a concrete time.
+    events/variants/ holds, for each scheduled job, the other shapes it must accept
+    (<name>-detail-string.json, <name>-eventbridge-rule.json), and nothing else."""
     events = ROOT / "events"
     if not events.is_dir():
         return ["events/ does not exist"]
@@ -633,6 +1163,10 @@ def check_events(s: Sources) -> list[str]:
         except json.JSONDecodeError as error:
             problems.append(f"events/{name}.json is not JSON: {error}")
             continue
+        job = s.jobs.get(name)
+        if job is not None:
+            problems += [f"events/{name}.json: {p}" for p in job_event_problems(s, job, event)]
+            continue
         route_key = event.get("routeKey") if isinstance(event, dict) else None
         route = s.routes.get(name)
         want = "$default" if route is None else f"{route.method} {route.path}"
@@ -642,8 +1176,147 @@ def check_events(s: Sources) -> list[str]:
     problems += [
         f"events/{p.name} belongs to no function"
         for p in sorted(events.iterdir())
-        if p.suffix != ".json" or p.stem not in names
+        if not (p.name == "variants" and p.is_dir()) and (p.suffix != ".json" or p.stem not in names)
     ]
+    variants = events / "variants"
+    wanted = {
+        f"{job.function}-{variant}.json": job
+        for job in s.job_rows
+        if job.trigger == "schedule"
+        for variant in SCHEDULE_VARIANTS
+    }
+    present = {p.name: p for p in sorted(variants.iterdir())} if variants.is_dir() else {}
+    problems += [f"events/variants/{n} is missing" for n in sorted(set(wanted) - set(present))]
+    problems += [
+        f"events/variants/{n} is no variant of a scheduled job" for n in sorted(set(present) - set(wanted))
+    ]
+    for file_name in sorted(set(wanted) & set(present)):
+        try:
+            event = json.loads(read(present[file_name]))
+        except json.JSONDecodeError as error:
+            problems.append(f"events/variants/{file_name} is not JSON: {error}")
+            continue
+        problems += [f"events/variants/{file_name}: {p}" for p in scheduled_event_problems(event, file_name)]
+    return problems
+
+
+def scheduled_event_problems(event, file_name: str) -> list[str]:
+    """What is wrong with a scheduled run's event: the configured input (`detail` an object, or
+    the string "{}" in a -detail-string variant) or an EventBridge rule's Scheduled Event."""
+    if not isinstance(event, dict):
+        return ["not a JSON object"]
+    problems = []
+    if event.get("detail-type") != "Scheduled Event":
+        problems.append(f"detail-type {event.get('detail-type')!r}, not 'Scheduled Event'")
+    if not re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z", str(event.get("time"))):
+        problems.append(f"time {event.get('time')!r} is not an RFC 3339 UTC time")
+    if file_name.endswith("-detail-string.json"):
+        if event.get("detail") != "{}":
+            problems.append(f"detail {event.get('detail')!r}, not the string \"{{}}\"")
+    elif event.get("detail") != {}:
+        problems.append(f"detail {event.get('detail')!r}, not {{}}")
+    if file_name.endswith("-eventbridge-rule.json"):
+        for member in ("version", "id", "source", "account", "region", "resources"):
+            if member not in event:
+                problems.append(f"an EventBridge rule's Scheduled Event has {member}")
+        if event.get("source") != "aws.events":
+            problems.append(f"source {event.get('source')!r}, not aws.events")
+    return problems
+
+
+def job_event_problems(s: Sources, job: Job, event) -> list[str]:
+    """What is wrong with a job's sample event, for its trigger."""
+    trigger = job_trigger(s, job)
+    props = trigger[3] if not isinstance(trigger, str) else {}
+    if job.trigger == "schedule":
+        problems = scheduled_event_problems(event, f"{job.function}.json")
+        configured = scheduled_input(props)
+        if configured is not None and isinstance(event, dict):
+            want = {**configured, "time": event.get("time")}
+            if event != want:
+                problems.append(f"is not the template's Input with a concrete time: want {json.dumps(want)}")
+        return problems
+    records = event.get("Records") if isinstance(event, dict) else None
+    if not isinstance(records, list) or not records:
+        return ["no Records"]
+    problems = []
+    if job.trigger == "table-stream":
+        table = m(m(s.resources.get(s.table_id)).get("Properties"))
+        view = m(table.get("StreamSpecification")).get("StreamViewType")
+        filters = m(props.get("FilterCriteria")).get("Filters", [])
+        item_type = event_item_type()
+        kinds = order_event_kinds()
+        sequence = []
+        for number, record in enumerate(records):
+            at = f"Records[{number}]"
+            stream = m(record.get("dynamodb")) if isinstance(record, dict) else {}
+            for member in ("eventID", "eventVersion", "awsRegion"):
+                if not isinstance(record.get(member), str):
+                    problems.append(f"{at} has no {member}")
+            if record.get("eventSource") != "aws:dynamodb" or record.get("eventName") != "INSERT":
+                problems.append(f"{at} is not a DynamoDB INSERT (eventSource, eventName)")
+            stream_arn = r"arn:aws[\w-]*:dynamodb:[\w-]+:\d{12}:table/[\w.-]+/stream/[\w.:-]+"
+            if not re.fullmatch(stream_arn, str(record.get("eventSourceARN"))):
+                problems.append(f"{at}.eventSourceARN is not a table's stream ARN")
+            if not re.fullmatch(r"\d+", str(stream.get("SequenceNumber"))):
+                problems.append(f"{at}.dynamodb.SequenceNumber is not a string of digits")
+            else:
+                sequence.append(int(stream["SequenceNumber"]))
+            if not isinstance(stream.get("ApproximateCreationDateTime"), (int, float)):
+                problems.append(f"{at}.dynamodb.ApproximateCreationDateTime is not a number (epoch seconds)")
+            if stream.get("StreamViewType") != view:
+                got_view = stream.get("StreamViewType")
+                problems.append(f"{at}.dynamodb.StreamViewType {got_view!r}, the table's is {view!r}")
+            image = m(stream.get("NewImage"))
+            if any(image.get(k) != v for k, v in m(stream.get("Keys")).items()) or not stream.get("Keys"):
+                problems.append(f"{at}.dynamodb.Keys are not the NewImage's")
+            if set(image) != EVENT_ITEM_ATTRIBUTES:
+                problems.append(
+                    f"{at}.dynamodb.NewImage has {sorted(image)}, "
+                    f"an order event item {sorted(EVENT_ITEM_ATTRIBUTES)}"
+                )
+            if image.get("type") != {"S": item_type} or m(image.get("kind")).get("S") not in kinds:
+                problems.append(f"{at} is not an order event item (type {item_type}, kind one of {kinds})")
+            try:
+                passes = any(pattern_matches(json.loads(f.get("Pattern", "")), record) for f in filters)
+            except (TypeError, json.JSONDecodeError):
+                passes = False
+            if not passes:
+                problems.append(f"{at} does not pass the template's FilterCriteria")
+        if sequence != sorted(set(sequence)):
+            problems.append("the SequenceNumbers do not increase")
+    elif job.trigger == "queue":
+        kinds = order_event_kinds()
+        for number, record in enumerate(records):
+            at = f"Records[{number}]"
+            if not isinstance(record, dict):
+                problems.append(f"{at} is not an object")
+                continue
+            for member in ("messageId", "receiptHandle", "body", "md5OfBody", "awsRegion"):
+                if not isinstance(record.get(member), str):
+                    problems.append(f"{at} has no {member}")
+            if record.get("eventSource") != "aws:sqs":
+                problems.append(f"{at}.eventSource is not aws:sqs")
+            if not re.fullmatch(r"arn:aws[\w-]*:sqs:[\w-]+:\d{12}:[\w-]+", str(record.get("eventSourceARN"))):
+                problems.append(f"{at}.eventSourceARN is not a queue's ARN")
+            attributes = m(record.get("attributes"))
+            for member in ("ApproximateReceiveCount", "SentTimestamp", "ApproximateFirstReceiveTimestamp"):
+                if not re.fullmatch(r"\d+", str(attributes.get(member))):
+                    problems.append(f"{at}.attributes.{member} is not a string of digits")
+            body = str(record.get("body"))
+            if record.get("md5OfBody") != hashlib.md5(body.encode()).hexdigest():
+                problems.append(f"{at}.md5OfBody is not the MD5 of its body")
+            try:
+                message = json.loads(body)
+            except json.JSONDecodeError:
+                message = None
+            if not isinstance(message, dict) or set(message) != EVENT_MESSAGE_MEMBERS:
+                problems.append(f"{at}.body is not an event message {{id, type, order_id, user_id, occurred_at}}")
+            elif message.get("type") not in kinds:
+                problems.append(f"{at}.body type {message.get('type')!r} is none of {kinds}")
+        ids = [r.get("messageId") for r in records if isinstance(r, dict)]
+        if len(set(ids)) != len(ids):
+            problems.append("two records share a messageId")
     return problems
 
 
@@ -758,14 +1431,18 @@ def check_table(s: Sources) -> list[str]:
 
 
 def check_policies(s: Sources) -> list[str]:
-    """Each function may do exactly what its operation does, on the table or its indexes; no Scan."""
+    """Each function may do exactly what its operation does, on the table or its indexes, and send
+    exactly the messages EXPECTED_MESSAGING lists, to the queue it names; no Scan, no wildcard."""
     table = s.table_id
     table_arn = {"Fn::GetAtt": [table, "Arn"]}
+    queues = s.queues()
     problems = []
     for logical_id, resource in s.functions.items():
         binary = resource.get("Metadata", {}).get("BuildProperties", {}).get("Binary")
+        expected_table = EXPECTED_ACCESS.get(binary, (set(), set()))[0]
         on_table: set[str] = set()
         queried: set[str] = set()
+        messaging: set[tuple[str, str]] = set()
         for policy in resource.get("Properties", {}).get("Policies", []):
             if not isinstance(policy, dict) or set(policy) != {"Statement"}:
                 problems.append(f"{logical_id}: a policy that is not an inline Statement list: {policy!r}")
@@ -781,6 +1458,21 @@ def check_policies(s: Sources) -> list[str]:
                     or "NotResource" in statement
                 ):
                     problems.append(f"{logical_id}: unexpected statement {statement!r}")
+                services = {str(action).partition(":")[0].lower() for action in actions}
+                if services == {"sqs"}:
+                    # A queue action, on queues of the template only.
+                    for action in actions:
+                        if "*" in action:
+                            problems.append(f"{logical_id}: grants {action}")
+                    for arn in resources:
+                        queue = get_att(arn)
+                        if queue not in queues:
+                            problems.append(
+                                f"{logical_id}: {actions} on {arn!r}, which is no queue of the template"
+                            )
+                            continue
+                        messaging.update((str(action), queue) for action in actions)
+                    continue
                 for action in actions:
                     service, _, name = str(action).partition(":")
                     if service.lower() != "dynamodb" or "*" in action:
@@ -794,12 +1486,10 @@ def check_policies(s: Sources) -> list[str]:
                         else None
                     )
                     if arn == table_arn:
-                        on_table.update(
-                            a.partition(":")[2] for a in actions if a.partition(":")[2] != "Query"
-                        )
-                        if any(a.partition(":")[2] == "Query" for a in actions):
+                        on_table.update(a.partition(":")[2] for a in actions)
+                        if "Query" in {a.partition(":")[2] for a in actions} - expected_table:
                             problems.append(
-                                f"{logical_id}: Query on the table itself (only indexes are queried)"
+                                f"{logical_id}: Query on the table itself (its operation queries indexes only)"
                             )
                     elif index and index.group(1) in s.index_names:
                         queried.add(index.group(1))
@@ -809,6 +1499,11 @@ def check_policies(s: Sources) -> list[str]:
                         problems.append(
                             f"{logical_id}: resource {arn!r} is neither the table nor one of its indexes"
                         )
+        want_messaging = EXPECTED_MESSAGING.get(binary, set())
+        if messaging != want_messaging:
+            problems.append(
+                f"{logical_id}: grants {sorted(messaging)} on queues; its code needs {sorted(want_messaging)}"
+            )
         if binary not in EXPECTED_ACCESS:
             if binary not in s.function_names():  # a function's missing entry is reported below
                 problems.append(f"{logical_id}: no expected access listed for {binary} in this script")
@@ -824,8 +1519,12 @@ def check_policies(s: Sources) -> list[str]:
         for n in sorted(s.function_names() - set(EXPECTED_ACCESS))
     ]
     problems += [
-        f"EXPECTED_ACCESS (this script) lists {n}, which is no function of the route table"
+        f"EXPECTED_ACCESS (this script) lists {n}, which is no function of the route table or job list"
         for n in sorted(set(EXPECTED_ACCESS) - s.function_names())
+    ]
+    problems += [
+        f"EXPECTED_MESSAGING (this script) lists {n}, which is no function of the route table or job list"
+        for n in sorted(set(EXPECTED_MESSAGING) - s.function_names())
     ]
     return problems
 
@@ -900,15 +1599,21 @@ CHECKS = [
     ("(a)=(b) the route table's routes are openapi.yaml's operations", check_routes_vs_openapi),
     ("(a)=(b) each operation's operationId is its route's function", check_operation_ids),
     ("(a)=(b) openapi.yaml's security, 403s and path parameters follow each route's access", check_openapi_access),
-    ("(a)=(c) functions/src/bin/<name>.rs per function, each running its own route", check_binaries),
-    ("(a)=(d) one template function per function, CodeUri functions/ in Globals only", check_template_functions),
+    ("(a)(g)=(c) functions/src/bin/<name>.rs per function, each running its own route or job", check_binaries),
+    ("(a)(g)=(d) one template function per function, CodeUri functions/ in Globals", check_template_functions),
     ("(a)=(d) each function's HttpApi path and method", check_template_routes),
     ("(a)=(d) public routes opt out of the JWT authorizer, and only they", check_public_routes),
     ("(a)=(d) the $default route: its own function, no authorizer, throttled, no secret", check_unrouted_function),
     ("(d) SAM transform: routes to functions, auth, references resolve", check_translated_api),
-    ("(a)=(e) events/<name>.json for every function, with its routeKey", check_events),
+    ("(g) the job list: one name and a known trigger per job, a schedule exactly for schedules", check_job_list),
+    ("(g)=(d) each job's function has its trigger's one event, configured to lose nothing", check_job_triggers),
+    ("(d) every stream and queue event reports partial batch failures", check_batch_failures),
+    ("(d) the stream job publishes to the queue the queue job reads", check_relay_publishes),
+    ("(d) queues encrypted; every dead-letter queue and job alarmed", check_dead_letters),
+    ("(b)=core openapi.yaml's NotificationKind is the order event kinds", check_event_kinds),
+    ("(a)(g)=(e) events/<name>.json for every function, in its trigger's shape; variants", check_events),
     ("(f) the table agrees with stores/dynamodb/src/table.rs", check_table),
-    ("(d) least-privilege IAM: each function's DynamoDB actions, no Scan", check_policies),
+    ("(d) least-privilege IAM: each function's DynamoDB and queue actions, no Scan", check_policies),
     ("(d) runtime, environment and log groups", check_runtime_and_logs),
 ]
 

@@ -11,6 +11,7 @@ pub mod config;
 pub mod crypto;
 pub mod domain;
 pub mod error;
+pub mod jobs;
 pub mod ports;
 pub mod services;
 

@@ -6,23 +6,23 @@ use async_trait::async_trait;
 use orderly_core::auth::{Authenticator, Caller};
 use orderly_core::config::Secret;
 use orderly_core::domain::{
-    DailyReport, Date, DisplayName, IdempotencyKey, IdempotencyRecord, Order, OrderEvent, OrderEventType, OrderId,
-    OrderStatus, Price, Product, ProductChange, ProductId, ProductName, Profile, Quantity, Sku, Stock, StockDelta,
-    Timestamp, UserId,
+    DailyReport, Date, DisplayName, IdempotencyKey, IdempotencyRecord, Notification, Order, OrderEvent, OrderEventType,
+    OrderId, OrderStatus, Price, Product, ProductChange, ProductId, ProductName, Profile, Quantity, Sku, Stock,
+    StockDelta, Timestamp, UserId,
 };
 use orderly_core::ports::{
-    CatalogStore, FixedClock, OrderPlacement, OrderStore, PaymentStore, ProfileStore, ReportStore, Store, StoreError,
-    UlidGenerator,
+    CatalogStore, EventPublisher, FixedClock, NotificationStore, OrderPlacement, OrderStore, OutboxStore, PaymentStore,
+    ProfileStore, PublishFailure, ReportStore, Store, StoreError, UlidGenerator,
 };
 use orderly_core::services::catalog::{self, IfMatch, NewProduct};
 use orderly_core::services::orders::{self, IdempotentRequest, KeptAnswer, PlacedOrder};
 use orderly_core::services::payments::{self, PaymentEvent, PaymentOutcome};
-use orderly_core::services::{profiles, reports};
+use orderly_core::services::{expiry, notifications, profiles, relay, reports};
 use orderly_core::{App, Error, Settings};
 use orderly_store_memory::MemoryStore;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use tokio::sync::Barrier;
 
 /// Where every shop's clock starts: 2026-11-18T11:06:40Z.
@@ -870,6 +870,249 @@ async fn the_daily_report_counts_only_what_was_paid_that_day() {
 }
 
 // ---------------------------------------------------------------------------------------------
+// The asynchronous half: the expiry sweep, the notification job, the relay, the scheduled report.
+
+#[tokio::test]
+async fn the_sweep_expires_only_overdue_unpaid_orders_and_returns_their_stock_once() {
+    let shop = Shop::new();
+    let teapot = shop.product(20).await;
+    let ada = buyer("ada");
+    let overdue = shop.order(&ada, &[(&teapot.id, 3)]).await;
+    let paid = shop.order(&ada, &[(&teapot.id, 2)]).await;
+    shop.pay(&paid, "pay-in-time").await.expect("pay");
+    let cancelled = shop.order(&ada, &[(&teapot.id, 1)]).await;
+    shop.cancel(&ada, &cancelled).await.expect("cancel");
+    shop.advance(60);
+    let later = shop.order(&ada, &[(&teapot.id, 4)]).await;
+    shop.advance(TTL_SECONDS - 60);
+    assert_eq!(shop.stock(&teapot).await, 20 - 3 - 2 - 4);
+
+    let sweep = expiry::expire_overdue_orders(&shop.app, shop.now())
+        .await
+        .expect("sweep");
+
+    assert_eq!((sweep.expired, sweep.closed_by_others), (1, 0));
+    assert_eq!(shop.stored(&overdue).await.status, OrderStatus::Expired);
+    assert_eq!(shop.stored(&paid).await.status, OrderStatus::Paid);
+    assert_eq!(shop.stored(&cancelled).await.status, OrderStatus::Cancelled);
+    assert_eq!(
+        shop.stored(&later).await.status,
+        OrderStatus::PendingPayment,
+        "due in a minute"
+    );
+    assert_eq!(shop.stock(&teapot).await, 20 - 2 - 4);
+    assert_eq!(shop.events(&overdue, OrderEventType::OrderExpired), 1);
+
+    // The same run again, and a late one: nothing more.
+    let again = expiry::expire_overdue_orders(&shop.app, shop.now())
+        .await
+        .expect("again");
+    assert_eq!((again.expired, again.closed_by_others), (0, 0));
+    assert_eq!(shop.stock(&teapot).await, 20 - 2 - 4);
+    assert_eq!(shop.events(&overdue, OrderEventType::OrderExpired), 1);
+    shop.advance(60);
+    let late = expiry::expire_overdue_orders(&shop.app, shop.now())
+        .await
+        .expect("late");
+    assert_eq!(late.expired, 1, "the later order is due now");
+    assert_eq!(shop.stock(&teapot).await, 20 - 2);
+}
+
+#[tokio::test]
+async fn the_sweep_keys_off_the_schedules_time_but_never_runs_ahead_of_the_clock() {
+    let shop = Shop::new();
+    let teapot = shop.product(5).await;
+    let order = shop.order(&buyer("ada"), &[(&teapot.id, 1)]).await;
+    let deadline = order.expires_at;
+
+    // Scheduled just before the deadline but running late: the schedule's time decides.
+    shop.advance(TTL_SECONDS + 30);
+    let early = Timestamp::from_millis(deadline.as_millis() - 1);
+    let sweep = expiry::expire_overdue_orders(&shop.app, early).await.expect("sweep");
+    assert_eq!(sweep.expired, 0);
+    let on_time = expiry::expire_overdue_orders(&shop.app, deadline).await.expect("sweep");
+    assert_eq!(sweep.expired + on_time.expired, 1, "due exactly at its deadline");
+
+    // A schedule whose time runs ahead of the clock expires nothing the buyer may still pay.
+    let shop = Shop::new();
+    let teapot = shop.product(5).await;
+    let order = shop.order(&buyer("ada"), &[(&teapot.id, 1)]).await;
+    let ahead = order.expires_at.plus_seconds(3600);
+    let sweep = expiry::expire_overdue_orders(&shop.app, ahead).await.expect("sweep");
+    assert_eq!(sweep.expired, 0);
+    shop.pay(&order, "pay-still-in-time").await.expect("pay");
+    assert_eq!(shop.stored(&order).await.status, OrderStatus::Paid);
+}
+
+#[tokio::test]
+async fn a_payment_or_cancel_that_came_first_is_never_expired() {
+    let shop = Shop::new();
+    let teapot = shop.product(10).await;
+    let ada = buyer("ada");
+    let paid = shop.order(&ada, &[(&teapot.id, 2)]).await;
+    let cancelled = shop.order(&ada, &[(&teapot.id, 3)]).await;
+    shop.advance(TTL_SECONDS - 1);
+    shop.pay(&paid, "pay-last-second").await.expect("pay");
+    shop.cancel(&ada, &cancelled).await.expect("cancel");
+    shop.advance(1);
+    // What a sweep that read the orders just before the payment and the cancel would write.
+    for order in [&paid, &cancelled] {
+        let event = orders::order_event(&shop.app, order, OrderEventType::OrderExpired);
+        let lost = shop.app.store.expire_order(order, shop.now(), &event).await;
+        assert!(matches!(lost, Err(StoreError::Conflict(_))), "{lost:?}");
+    }
+    assert_eq!(shop.stored(&paid).await.status, OrderStatus::Paid);
+    assert_eq!(shop.stored(&cancelled).await.status, OrderStatus::Cancelled);
+    assert_eq!(
+        shop.stock(&teapot).await,
+        8,
+        "the cancel's units came back once, the paid ones stay sold"
+    );
+}
+
+#[tokio::test]
+async fn an_event_delivered_twice_tells_its_user_once() {
+    let shop = Shop::new();
+    let teapot = shop.product(10).await;
+    let ada = buyer("ada");
+    let order = shop.order(&ada, &[(&teapot.id, 1)]).await;
+    let events = shop.memory.order_events().expect("events");
+    let placed = events
+        .iter()
+        .find(|e| e.order_id == order.id)
+        .expect("the order_placed event");
+
+    assert!(notifications::notify_user(&shop.app, placed)
+        .await
+        .expect("first delivery"));
+    shop.advance(5);
+    assert!(!notifications::notify_user(&shop.app, placed)
+        .await
+        .expect("second delivery"));
+
+    let (told, more) = notifications::notifications_of(&shop.app, &ada.user_id, None, 10)
+        .await
+        .expect("list");
+    assert!(!more);
+    assert_eq!(told.len(), 1);
+    assert_eq!(
+        (told[0].id.as_str(), told[0].kind),
+        (placed.id.as_str(), OrderEventType::OrderPlaced)
+    );
+    assert_eq!(told[0].created_at, T0, "the first delivery's notification is kept");
+    let (others, _) = notifications::notifications_of(&shop.app, &buyer("bob").user_id, None, 10)
+        .await
+        .expect("list");
+    assert!(others.is_empty());
+}
+
+/// A publisher that refuses the events it is told to refuse once each, and records what it took.
+#[derive(Default)]
+struct FlakyPublisher {
+    refuse_once: Mutex<Vec<String>>,
+    published: Mutex<Vec<String>>,
+}
+
+#[async_trait]
+impl EventPublisher for FlakyPublisher {
+    async fn publish(&self, events: &[OrderEvent]) -> Vec<PublishFailure> {
+        let mut refuse = self.refuse_once.lock().unwrap_or_else(|e| e.into_inner());
+        let mut failed = Vec::new();
+        for event in events {
+            if let Some(at) = refuse.iter().position(|id| id == &event.id) {
+                refuse.remove(at);
+                failed.push(PublishFailure {
+                    event_id: event.id.clone(),
+                    reason: "the queue said no".into(),
+                });
+            } else {
+                self.published
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .push(event.id.clone());
+            }
+        }
+        failed
+    }
+}
+
+#[tokio::test]
+async fn a_failed_publish_is_retried_and_every_event_is_published() {
+    let shop = Shop::new();
+    let teapot = shop.product(10).await;
+    let ada = buyer("ada");
+    for _ in 0..3 {
+        shop.order(&ada, &[(&teapot.id, 1)]).await;
+    }
+    let written: Vec<String> = shop
+        .memory
+        .order_events()
+        .expect("events")
+        .into_iter()
+        .map(|e| e.id)
+        .collect();
+    let publisher = FlakyPublisher::default();
+    publisher
+        .refuse_once
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .push(written[1].clone());
+    let outbox: &dyn OutboxStore = &shop.memory;
+
+    let first = relay::relay_outbox(&shop.app, outbox, &publisher, 100)
+        .await
+        .expect("first pass");
+    assert_eq!(first.published, 2);
+    assert_eq!(
+        first.failed.iter().map(|f| &f.event_id).collect::<Vec<_>>(),
+        [&written[1]]
+    );
+    let second = relay::relay_outbox(&shop.app, outbox, &publisher, 100)
+        .await
+        .expect("second pass");
+    assert_eq!(
+        (second.published, second.failed.len()),
+        (1, 0),
+        "only the refused one is offered again"
+    );
+    let third = relay::relay_outbox(&shop.app, outbox, &publisher, 100)
+        .await
+        .expect("third pass");
+    assert_eq!(third, relay::RelayPass::default(), "nothing left");
+
+    let mut published = publisher.published.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    published.sort();
+    assert_eq!(published, written, "each event published, none lost, none twice here");
+}
+
+#[tokio::test]
+async fn the_scheduled_report_is_the_previous_days_and_a_rerun_changes_nothing() {
+    let shop = Shop::new();
+    let teapot = shop.product(10).await;
+    let ada = buyer("ada");
+    let order = shop.order(&ada, &[(&teapot.id, 2)]).await;
+    shop.pay(&order, "pay-report").await.expect("pay");
+    let today = T0.date();
+    let (_, midnight) = today.bounds();
+    let five_past = midnight.plus_seconds(5 * 60);
+
+    let report = reports::report_previous_day(&shop.app, five_past)
+        .await
+        .expect("report");
+    assert_eq!((report.date, report.orders_paid, report.units_sold), (today, 1, 2));
+    shop.advance(3600);
+    let rerun = reports::report_previous_day(&shop.app, five_past).await.expect("rerun");
+    assert_eq!(
+        (rerun.date, rerun.orders_paid, rerun.units_sold, rerun.revenue_cents),
+        (report.date, 1, 2, report.revenue_cents)
+    );
+    assert_eq!(
+        reports::daily_report(&shop.app, today).await.expect("kept").orders_paid,
+        1
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
 // The race gate: the memory store, except that `order_inputs` waits until every racer has read.
 // The racers then all write believing the key free, so the losers meet the store's key conflict
 // (the path a real race takes) instead of finding the winner's record on their first read.
@@ -934,6 +1177,12 @@ impl OrderStore for RaceGate {
     async fn orders_of(&self, user: &UserId, before: Option<&OrderId>, limit: usize) -> Result<Vec<Order>, StoreError> {
         self.inner.orders_of(user, before, limit).await
     }
+    async fn overdue_orders(&self, cutoff: Timestamp, limit: usize) -> Result<Vec<Order>, StoreError> {
+        self.inner.overdue_orders(cutoff, limit).await
+    }
+    async fn expire_order(&self, order: &Order, now: Timestamp, event: &OrderEvent) -> Result<Order, StoreError> {
+        self.inner.expire_order(order, now, event).await
+    }
     async fn cancel_order(&self, order: &Order, now: Timestamp, event: &OrderEvent) -> Result<Order, StoreError> {
         self.inner.cancel_order(order, now, event).await
     }
@@ -991,5 +1240,20 @@ impl ReportStore for RaceGate {
     }
     async fn report(&self, date: Date) -> Result<Option<DailyReport>, StoreError> {
         self.inner.report(date).await
+    }
+}
+
+#[async_trait]
+impl NotificationStore for RaceGate {
+    async fn insert_notification(&self, notification: &Notification) -> Result<bool, StoreError> {
+        self.inner.insert_notification(notification).await
+    }
+    async fn notifications_of(
+        &self,
+        user: &UserId,
+        before: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<Notification>, StoreError> {
+        self.inner.notifications_of(user, before, limit).await
     }
 }

@@ -2,6 +2,8 @@
 //! event (`events/`), turn it into the core's request, run the operation, render the response.
 //! The store is an in-memory stub that answers at once, so the figure is the function's own work.
 //!
+//! The same for `notify`: its sample SQS batch parsed and every message turned into a notification.
+//!
 //! `cargo bench -p orderly-functions --bench warm_invocation`; figures in docs/BENCHMARKS.md.
 
 // A test: a failed expectation is the test failing, with its message.
@@ -13,12 +15,12 @@ use orderly_core::api::{routes, Route};
 use orderly_core::auth::Authenticator;
 use orderly_core::config::Secret;
 use orderly_core::domain::{
-    DailyReport, Date, Description, DisplayName, IdempotencyKey, IdempotencyRecord, Order, OrderEvent, OrderId, Price,
-    Product, ProductChange, ProductId, ProductName, Profile, Sku, Stock, StockDelta, Timestamp, UserId,
+    DailyReport, Date, Description, DisplayName, IdempotencyKey, IdempotencyRecord, Notification, Order, OrderEvent,
+    OrderId, Price, Product, ProductChange, ProductId, ProductName, Profile, Sku, Stock, StockDelta, Timestamp, UserId,
 };
 use orderly_core::ports::{
-    CatalogStore, OrderPlacement, OrderStore, PaymentStore, ProfileStore, ReportStore, Store, StoreError, SystemClock,
-    UlidGenerator,
+    CatalogStore, NotificationStore, OrderPlacement, OrderStore, PaymentStore, ProfileStore, ReportStore, Store,
+    StoreError, SystemClock, UlidGenerator,
 };
 use orderly_core::{App, Settings};
 use orderly_functions::Function;
@@ -83,6 +85,12 @@ impl OrderStore for StubStore {
     async fn cancel_order(&self, _: &Order, _: Timestamp, _: &OrderEvent) -> Result<Order, StoreError> {
         Err(unused())
     }
+    async fn overdue_orders(&self, _: Timestamp, _: usize) -> Result<Vec<Order>, StoreError> {
+        Err(unused())
+    }
+    async fn expire_order(&self, _: &Order, _: Timestamp, _: &OrderEvent) -> Result<Order, StoreError> {
+        Err(unused())
+    }
     async fn idempotency_record(
         &self,
         _: &UserId,
@@ -134,6 +142,16 @@ impl ReportStore for StubStore {
     }
 }
 
+#[async_trait]
+impl NotificationStore for StubStore {
+    async fn insert_notification(&self, _: &Notification) -> Result<bool, StoreError> {
+        Ok(true)
+    }
+    async fn notifications_of(&self, _: &UserId, _: Option<&str>, _: usize) -> Result<Vec<Notification>, StoreError> {
+        Err(unused())
+    }
+}
+
 fn event(name: &str) -> String {
     let path = format!("{}/../events/{name}.json", env!("CARGO_MANIFEST_DIR"));
     std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
@@ -169,19 +187,22 @@ fn product_in(event: &str) -> Product {
 }
 
 fn function(route: &'static Route, products: Vec<Product>) -> Function {
+    Function::new(route, app(products))
+}
+
+fn app(products: Vec<Product>) -> App {
     let clock = Arc::new(SystemClock);
     let settings = Settings::from_vars(&HashMap::new(), Secret::new("bench-webhook-secret")).expect("settings");
     let store = StubStore {
         products: products.into_iter().map(|p| (p.id.clone(), p)).collect(),
     };
-    let app = App::new(
+    App::new(
         Arc::new(store),
         clock.clone(),
         Arc::new(UlidGenerator::new(clock)),
         settings,
         Authenticator::GatewayClaims,
-    );
-    Function::new(route, app)
+    )
 }
 
 fn warm_invocation(c: &mut Criterion) {
@@ -217,5 +238,24 @@ fn warm_invocation(c: &mut Criterion) {
     }
 }
 
-criterion_group!(benches, warm_invocation);
+fn warm_notify(c: &mut Criterion) {
+    use aws_lambda_events::event::sqs::SqsEvent;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let raw = event("notify");
+    let app = app(vec![]);
+    let batch: SqsEvent = serde_json::from_str(&raw).expect("an SQS event");
+    let answer = runtime.block_on(orderly_functions::jobs::notify::notify_batch(&app, &batch));
+    assert!(answer.expect("a batch answer").batch_item_failures.is_empty());
+    c.bench_function("notify (sample batch)", |b| {
+        b.iter(|| {
+            let batch: SqsEvent = serde_json::from_str(&raw).expect("an SQS event");
+            runtime.block_on(orderly_functions::jobs::notify::notify_batch(&app, &batch))
+        })
+    });
+}
+
+criterion_group!(benches, warm_invocation, warm_notify);
 criterion_main!(benches);

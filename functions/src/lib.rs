@@ -6,6 +6,8 @@
 
 mod config;
 mod event;
+pub mod jobs;
+pub mod sqs;
 
 pub use config::{ConfigError, FunctionConfig};
 
@@ -112,7 +114,7 @@ pub async fn answer_unrouted(request: Request) -> Result<Response<Body>, Infalli
 }
 
 /// JSON lines for CloudWatch (the template also sets the function's log format to JSON).
-fn init_logging() {
+pub(crate) fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_env("AWS_LAMBDA_LOG_LEVEL")
         .or_else(|_| tracing_subscriber::EnvFilter::try_from_default_env())
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));

@@ -36,6 +36,7 @@ function_tests! {
     check_health_answers_its_event => "check-health",
     get_profile_answers_its_event => "get-profile",
     update_profile_answers_its_event => "update-profile",
+    list_notifications_answers_its_event => "list-notifications",
     list_products_answers_its_event => "list-products",
     create_product_answers_its_event => "create-product",
     get_product_answers_its_event => "get-product",
@@ -149,6 +150,31 @@ async fn exercise(name: &str) {
                 reply.body["version"], 1,
                 "stock adjustments leave the version alone: {reply}"
             );
+        }
+        "list-notifications" => {
+            // Notifications are written by the notify job; here it is given the caller's events.
+            let product = h.create_product(10).await;
+            let order = h.place_order(&ev, str_of(&product["id"]), 1).await;
+            let user = orderly_core::domain::UserId::parse(&sub(&ev)).unwrap();
+            let placed = orderly_core::domain::OrderEvent {
+                id: fresh_ulid(),
+                kind: orderly_core::domain::OrderEventType::OrderPlaced,
+                order_id: orderly_core::domain::OrderId::parse(str_of(&order["id"])).unwrap(),
+                user_id: user,
+                occurred_at: now(),
+            };
+            orderly_core::services::notifications::notify_user(&h.app, &placed)
+                .await
+                .unwrap();
+            let reply = h.expect(name, &ev, 200).await;
+            let items = reply.body["items"]
+                .as_array()
+                .unwrap_or_else(|| panic!("no items: {reply}"));
+            assert_eq!(items.len(), 1, "{reply}");
+            assert_eq!(items[0]["id"], json!(placed.id), "{reply}");
+            assert_eq!(items[0]["kind"], "order_placed", "{reply}");
+            assert_eq!(items[0]["order_id"], order["id"], "{reply}");
+            assert_eq!(reply.body["next_cursor"], Value::Null, "{reply}");
         }
         "list-orders" => {
             let product = h.create_product(10).await;
@@ -322,12 +348,15 @@ fn events_directory_has_exactly_one_event_per_function() {
         .iter()
         .map(|route| route.function)
         .chain([UNROUTED_FUNCTION])
+        .chain(orderly_core::jobs::JOBS.iter().map(|job| job.function))
         .map(|name| format!("{name}.json"))
+        // Other shapes the same triggers may deliver, each read by the jobs' tests.
+        .chain(["variants".to_string()])
         .collect();
     assert_eq!(
         found,
         expected,
-        "{} must hold exactly one <function>.json per route of ROUTES, and UNROUTED_FUNCTION's",
+        "{} must hold exactly one <function>.json per route of ROUTES, UNROUTED_FUNCTION's and each job's (and variants/)",
         dir.display()
     );
 }

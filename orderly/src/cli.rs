@@ -1,7 +1,8 @@
-//! The command line: `serve`, `token`, `webhook`, `table` and `routes`.
+//! The command line: `serve`, `jobs`, `token`, `webhook`, `table` and `routes`.
 
-use crate::{client, logging, secrets, server, settings, stores};
+use crate::{client, jobs, logging, secrets, server, settings, stores};
 use clap::{Parser, Subcommand, ValueEnum};
+use orderly_core::domain::Timestamp;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
@@ -32,6 +33,17 @@ enum Command {
         /// One JSON object per line (for machines), or readable lines (for people).
         #[arg(long, value_enum, default_value_t = logging::LogFormat::Json)]
         log_format: logging::LogFormat,
+    },
+    /// Run one of the asynchronous jobs once, by hand, or list them.
+    Jobs {
+        #[command(subcommand)]
+        job: JobCommand,
+        /// Where the database and generated secrets live.
+        #[arg(long, global = true, env = DATA_DIR_VARIABLE, default_value = secrets::DEFAULT_DATA_DIR)]
+        data_dir: PathBuf,
+        /// Which store holds the data.
+        #[arg(long, global = true, value_enum, default_value_t = StoreKind::Embedded)]
+        store: StoreKind,
     },
     /// Print a dev token the local server accepts.
     Token {
@@ -105,6 +117,34 @@ enum TableAction {
     Create,
 }
 
+#[derive(Subcommand)]
+enum JobCommand {
+    /// List the jobs: the Lambda function of each and what triggers it when deployed.
+    List {
+        /// One JSON object per line instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Relay the outbox's unpublished events to the notification job.
+    Relay,
+    /// Expire the unpaid orders past their deadline and return their stock.
+    Expire {
+        /// The sweep's time (RFC 3339), as a schedule would give it; now by default.
+        #[arg(long, value_parser = parse_instant)]
+        at: Option<Timestamp>,
+    },
+    /// Compute the previous UTC day's report, as the 00:05 UTC schedule does.
+    Report {
+        /// The schedule's time (RFC 3339): the day before it is reported; now by default.
+        #[arg(long, value_parser = parse_instant)]
+        at: Option<Timestamp>,
+    },
+}
+
+fn parse_instant(text: &str) -> Result<Timestamp, String> {
+    Timestamp::parse_rfc3339(text).map_err(|e| format!("{text:?} {e}, e.g. 2026-11-28T00:05:00Z"))
+}
+
 #[derive(Clone, Copy, ValueEnum)]
 pub enum WebhookOutcome {
     /// `payment.succeeded` for the order's total.
@@ -123,6 +163,10 @@ pub enum CliError {
     Store(#[from] stores::StoreSetupError),
     #[error(transparent)]
     Client(#[from] client::ClientError),
+    #[error("the job failed: {0}")]
+    Job(#[from] orderly_core::Error),
+    #[error("{0}")]
+    NoOutbox(&'static str),
 }
 
 pub async fn run(cli: Cli) -> Result<(), CliError> {
@@ -135,11 +179,18 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         } => {
             logging::init(log_format);
             let settings = settings::ServeSettings::from_environment(&data_dir)?;
-            let store = match store {
-                StoreKind::Embedded => stores::embedded(&data_dir)?,
-                StoreKind::Dynamodb => stores::dynamodb().await?,
-            };
-            server::serve(addr, store, settings).await?;
+            server::serve(addr, open_store(store, &data_dir).await?, settings).await?;
+        }
+        Command::Jobs {
+            job: JobCommand::List { json },
+            ..
+        } => print_jobs(json),
+        Command::Jobs { job, data_dir, store } => {
+            logging::init_for_command();
+            let settings = settings::ServeSettings::from_environment(&data_dir)?;
+            let local = open_store(store, &data_dir).await?;
+            let app = server::local_app(local.store, settings);
+            run_job_once(&app, local.outbox, job).await?;
         }
         Command::Table {
             action: TableAction::Create,
@@ -178,6 +229,90 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Routes { json } => print_routes(json),
     }
     Ok(())
+}
+
+async fn open_store(kind: StoreKind, data_dir: &std::path::Path) -> Result<stores::LocalStore, CliError> {
+    Ok(match kind {
+        StoreKind::Embedded => stores::embedded(data_dir)?,
+        StoreKind::Dynamodb => stores::dynamodb().await?,
+    })
+}
+
+/// `orderly jobs <job>`: one run, with what it did printed as JSON.
+async fn run_job_once(
+    app: &orderly_core::App,
+    outbox: Option<std::sync::Arc<dyn orderly_core::ports::OutboxStore>>,
+    job: JobCommand,
+) -> Result<(), CliError> {
+    use orderly_core::services::{expiry, relay, reports};
+    let answer = match job {
+        JobCommand::List { json } => {
+            print_jobs(json);
+            return Ok(());
+        }
+        JobCommand::Relay => {
+            let outbox = outbox.ok_or(CliError::NoOutbox(
+                "the table's stream cannot be read (see the log), so there is nothing to relay",
+            ))?;
+            let publisher = jobs::NotifyInProcess::new(std::sync::Arc::new(app.clone()));
+            let mut published = 0;
+            loop {
+                let pass = relay::relay_outbox(app, outbox.as_ref(), &publisher, 100).await?;
+                published += pass.published;
+                if !pass.failed.is_empty() {
+                    let failed: Vec<_> = pass
+                        .failed
+                        .iter()
+                        .map(|f| serde_json::json!({"event_id": f.event_id, "reason": f.reason}))
+                        .collect();
+                    break serde_json::json!({"published": published, "failed": failed});
+                }
+                if pass.published < 100 {
+                    break serde_json::json!({"published": published, "failed": []});
+                }
+            }
+        }
+        JobCommand::Expire { at } => {
+            let at = at.unwrap_or_else(|| app.now());
+            let sweep = expiry::expire_overdue_orders(app, at).await?;
+            serde_json::json!({"scheduled_at": at, "expired": sweep.expired, "closed_by_others": sweep.closed_by_others})
+        }
+        JobCommand::Report { at } => {
+            let report = reports::report_previous_day(app, at.unwrap_or_else(|| app.now())).await?;
+            serde_json::to_value(&report).unwrap_or_default()
+        }
+    };
+    let _ = std::io::Write::write_all(&mut std::io::stdout().lock(), format!("{answer}\n").as_bytes());
+    Ok(())
+}
+
+/// The jobs, in the order an event travels.
+fn print_jobs(json: bool) {
+    use orderly_core::jobs::{Trigger, JOBS};
+    use std::fmt::Write as _;
+    let mut out = String::new();
+    for job in JOBS {
+        let (trigger, schedule) = match job.trigger {
+            Trigger::TableStream => ("table-stream", None),
+            Trigger::Queue => ("queue", None),
+            Trigger::Schedule(expression) => ("schedule", Some(expression)),
+        };
+        let _ = if json {
+            let row = serde_json::json!({
+                "function": job.function, "trigger": trigger, "schedule": schedule, "summary": job.summary,
+            });
+            writeln!(out, "{row}")
+        } else {
+            writeln!(
+                out,
+                "{:<20} {:<30} {}",
+                job.function,
+                schedule.unwrap_or(trigger),
+                job.summary
+            )
+        };
+    }
+    let _ = std::io::Write::write_all(&mut std::io::stdout().lock(), out.as_bytes());
 }
 
 /// The route table, written in one go: a closed pipe (`orderly routes | head`) is not an error.

@@ -11,6 +11,17 @@ pub enum LogFormat {
     Pretty,
 }
 
+/// Readable lines on stderr, for the one-shot commands whose answer is their stdout.
+pub fn init_for_command() {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .compact()
+        .with_ansi(std::io::stderr().is_terminal())
+        .try_init();
+}
+
 pub fn init(format: LogFormat) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()

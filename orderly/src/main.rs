@@ -2,6 +2,7 @@
 
 mod cli;
 mod client;
+mod jobs;
 mod logging;
 mod secrets;
 mod server;

@@ -1,7 +1,10 @@
 //! The local HTTP server: a thin axum shell that hands every request, whole, to the core's router
-//! (which owns the contract's order of checks), and shuts down gracefully on Ctrl-C or SIGTERM.
+//! (which owns the contract's order of checks), with the asynchronous jobs running beside it
+//! (`jobs`), and shuts down gracefully on Ctrl-C or SIGTERM.
 
+use crate::jobs::Workers;
 use crate::settings::ServeSettings;
+use crate::stores::LocalStore;
 use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::response::Response;
@@ -22,25 +25,34 @@ pub enum ServerError {
     Serve(std::io::Error),
 }
 
-pub async fn serve(addr: SocketAddr, store: Arc<dyn Store>, settings: ServeSettings) -> Result<(), ServerError> {
+/// The core on the local process's ports: the system clock, ULIDs, and the store.
+pub fn local_app(store: Arc<dyn Store>, settings: ServeSettings) -> App {
     let clock = Arc::new(SystemClock);
-    let app = Arc::new(App::new(
+    App::new(
         store,
         clock.clone(),
         Arc::new(UlidGenerator::new(clock)),
         settings.core,
         Authenticator::Hs256(settings.jwt_key),
-    ));
+    )
+}
+
+pub async fn serve(addr: SocketAddr, local: LocalStore, settings: ServeSettings) -> Result<(), ServerError> {
+    let jobs = settings.jobs;
+    let app = Arc::new(local_app(local.store, settings));
     let router = axum::Router::new().fallback(forward).with_state(Arc::clone(&app));
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .map_err(|e| ServerError::Bind(addr, e))?;
     let bound = listener.local_addr().map_err(|e| ServerError::Bind(addr, e))?;
     tracing::info!("listening on http://{bound}");
-    axum::serve(listener, router)
+    let workers = Workers::start(Arc::clone(&app), local.outbox, jobs);
+    let served = axum::serve(listener, router)
         .with_graceful_shutdown(shutdown_requested())
         .await
-        .map_err(ServerError::Serve)?;
+        .map_err(ServerError::Serve);
+    workers.stop().await;
+    served?;
     // In-flight requests have finished; dropping the last handle closes the store cleanly.
     drop(app);
     tracing::info!("stopped");

@@ -2,6 +2,7 @@
 //! value stops the process with a message naming the variable. Secrets that are not set are
 //! generated into the data dir, so the first run needs no set-up.
 
+use crate::jobs::JobSettings;
 use crate::secrets::{self, SecretFileError, JWT_SECRET_FILE, WEBHOOK_SECRET_FILE};
 use orderly_core::auth::Hs256Key;
 use orderly_core::config::{Secret, PAYMENT_WEBHOOK_SECRET};
@@ -24,6 +25,7 @@ pub enum SettingsError {
 pub struct ServeSettings {
     pub core: Settings,
     pub jwt_key: Hs256Key,
+    pub jobs: JobSettings,
 }
 
 impl ServeSettings {
@@ -35,6 +37,7 @@ impl ServeSettings {
         Ok(ServeSettings {
             core,
             jwt_key: Hs256Key::new(jwt),
+            jobs: JobSettings::from_vars(&vars)?,
         })
     }
 }

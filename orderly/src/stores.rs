@@ -2,8 +2,9 @@
 //! table named by `TABLE_NAME` with endpoint, region and credentials from the standard AWS
 //! environment (`AWS_ENDPOINT_URL`, `AWS_REGION`, ...), exactly as a deployed function would.
 
-use orderly_core::ports::Store;
+use orderly_core::ports::{OutboxStore, Store};
 use orderly_core::ConfigError;
+use orderly_store_dynamodb::stream_outbox::{self, StreamOutbox};
 use orderly_store_dynamodb::{client, table, DynamoStore};
 use orderly_store_sqlite::{EmbeddedStore, OpenError};
 use std::collections::HashMap;
@@ -22,9 +23,20 @@ pub enum StoreSetupError {
     CreateTable(#[from] table::CreateTableError),
 }
 
-pub fn embedded(data_dir: &Path) -> Result<Arc<dyn Store>, StoreSetupError> {
+/// The store the local process runs on, and the outbox its relay polls, when it has one: the
+/// embedded store's events wait in a table; DynamoDB's leave through the table's stream.
+pub struct LocalStore {
+    pub store: Arc<dyn Store>,
+    pub outbox: Option<Arc<dyn OutboxStore>>,
+}
+
+pub fn embedded(data_dir: &Path) -> Result<LocalStore, StoreSetupError> {
     std::fs::create_dir_all(data_dir).map_err(|e| StoreSetupError::DataDir(data_dir.display().to_string(), e))?;
-    Ok(Arc::new(EmbeddedStore::open(data_dir)?))
+    let store = Arc::new(EmbeddedStore::open(data_dir)?);
+    Ok(LocalStore {
+        store: store.clone(),
+        outbox: Some(store),
+    })
 }
 
 /// The table's name from `TABLE_NAME`, checked before any connection is made.
@@ -33,14 +45,34 @@ pub fn table_name() -> Result<String, StoreSetupError> {
     Ok(table::table_name_from(&vars)?)
 }
 
-pub async fn dynamodb() -> Result<Arc<dyn Store>, StoreSetupError> {
+/// The table, and its stream as the relay's outbox (read from the start of the stream's 24 hours:
+/// events a previous process relayed are offered again, which the notification job's idempotency
+/// makes harmless).
+pub async fn dynamodb() -> Result<LocalStore, StoreSetupError> {
     let table = table_name()?;
-    let store = DynamoStore::new(client::client_from_environment().await, table);
+    let config = client::sdk_config_from_environment().await;
+    let store = DynamoStore::new(orderly_store_dynamodb::Client::new(&config), table);
     // Not fatal: DynamoDB may come up after us, and the health route reports it meanwhile.
     if let Err(error) = store.check_health().await {
         tracing::warn!(table = store.table(), cause = %error, "the DynamoDB table does not answer yet");
     }
-    Ok(Arc::new(store))
+    let outbox: Option<Arc<dyn OutboxStore>> = match StreamOutbox::new(
+        store.client(),
+        stream_outbox::streams_client(&config),
+        store.table(),
+    )
+    .await
+    {
+        Ok(outbox) => Some(Arc::new(outbox)),
+        Err(error) => {
+            tracing::error!(table = store.table(), cause = %error, "cannot read the table's stream: no notifications until a restart");
+            None
+        }
+    };
+    Ok(LocalStore {
+        store: Arc::new(store),
+        outbox,
+    })
 }
 
 /// `orderly table create`: the table, its indexes, stream and TTL, from the one definition.

@@ -74,6 +74,7 @@ routes! {
     CHECK_HEALTH: "check-health", GET "/v1/health", None, Public => endpoints::check_health;
     GET_PROFILE: "get-profile", GET "/v1/me", None, User => endpoints::get_profile;
     UPDATE_PROFILE: "update-profile", PATCH "/v1/me", None, User => endpoints::update_profile;
+    LIST_NOTIFICATIONS: "list-notifications", GET "/v1/me/notifications", None, User => endpoints::list_notifications;
     LIST_PRODUCTS: "list-products", GET "/v1/products", None, Public => endpoints::list_products;
     CREATE_PRODUCT: "create-product", POST "/v1/products", None, Admin => endpoints::create_product;
     GET_PRODUCT: "get-product", GET "/v1/products/{id}", Some("id"), Public => endpoints::get_product;

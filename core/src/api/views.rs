@@ -1,6 +1,6 @@
 //! The contract's JSON representations of the domain, rendered by the endpoints only.
 
-use crate::domain::{Currency, DailyReport, Order, OrderLine, Product, Profile, Timestamp};
+use crate::domain::{Currency, DailyReport, Notification, Order, OrderLine, Product, Profile, Timestamp};
 use serde::Serialize;
 
 #[derive(Serialize)]
@@ -85,6 +85,28 @@ impl<'a> ProfileView<'a> {
             email: profile.email.as_deref(),
             display_name: profile.display_name.as_ref().map(|n| n.as_str()),
             created_at: profile.created_at,
+        }
+    }
+}
+
+/// A notification as `GET /v1/me/notifications` shows it.
+#[derive(Serialize)]
+pub struct NotificationView<'a> {
+    pub id: &'a str,
+    pub kind: &'static str,
+    pub order_id: &'a str,
+    pub message: &'a str,
+    pub created_at: Timestamp,
+}
+
+impl<'a> NotificationView<'a> {
+    pub fn new(notification: &'a Notification) -> Self {
+        NotificationView {
+            id: &notification.id,
+            kind: notification.kind.as_str(),
+            order_id: notification.order_id.as_str(),
+            message: &notification.message,
+            created_at: notification.created_at,
         }
     }
 }

@@ -44,3 +44,100 @@ pub struct OrderEvent {
     pub user_id: UserId,
     pub occurred_at: Timestamp,
 }
+
+/// An event as it travels on the queue: the contract's `{"id", "type", "order_id", "user_id",
+/// "occurred_at"}`. The relay writes it; the notification job reads it back.
+#[derive(Serialize, Deserialize)]
+struct EventMessage<'a> {
+    #[serde(borrow)]
+    id: std::borrow::Cow<'a, str>,
+    #[serde(rename = "type")]
+    kind: OrderEventType,
+    #[serde(borrow)]
+    order_id: std::borrow::Cow<'a, str>,
+    #[serde(borrow)]
+    user_id: std::borrow::Cow<'a, str>,
+    #[serde(borrow)]
+    occurred_at: std::borrow::Cow<'a, str>,
+}
+
+impl OrderEvent {
+    /// The event's message body on the queue.
+    pub fn to_message(&self) -> String {
+        let message = EventMessage {
+            id: self.id.as_str().into(),
+            kind: self.kind,
+            order_id: self.order_id.as_str().into(),
+            user_id: self.user_id.as_str().into(),
+            occurred_at: self.occurred_at.to_rfc3339().into(),
+        };
+        // Strings and a unit enum always serialize.
+        serde_json::to_string(&message).unwrap_or_default()
+    }
+
+    /// Parses a message body from the queue. Anything may arrive there (a hand-sent message, another
+    /// producer's), so every field is checked as if it came from a client.
+    pub fn from_message(body: &str) -> Result<Self, String> {
+        let message: EventMessage<'_> =
+            serde_json::from_str(body).map_err(|e| format!("the message is not an order event: {e}"))?;
+        if !super::ids::is_ulid(&message.id) {
+            return Err("the event id is not a ULID".into());
+        }
+        Ok(OrderEvent {
+            id: message.id.into_owned(),
+            kind: message.kind,
+            order_id: OrderId::parse(&message.order_id).map_err(|e| format!("order_id {e}"))?,
+            user_id: UserId::parse(&message.user_id).map_err(|e| format!("user_id {e}"))?,
+            occurred_at: Timestamp::parse_rfc3339(&message.occurred_at).map_err(|e| format!("occurred_at {e}"))?,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event() -> OrderEvent {
+        OrderEvent {
+            id: "01JDB3Z6V4M0Q7YQ6V6X4W1T2S".into(),
+            kind: OrderEventType::OrderPaid,
+            order_id: OrderId::parse("01JDB3Z6V4M0Q7YQ6V6X4W1T2A").unwrap_or_else(|e| panic!("{e}")),
+            user_id: UserId::parse("user-1").unwrap_or_else(|e| panic!("{e}")),
+            occurred_at: Timestamp::from_millis(1_795_000_000_123),
+        }
+    }
+
+    #[test]
+    fn a_message_reads_back_as_the_event_it_was_written_from() {
+        let message = event().to_message();
+        assert_eq!(
+            message,
+            r#"{"id":"01JDB3Z6V4M0Q7YQ6V6X4W1T2S","type":"order_paid","order_id":"01JDB3Z6V4M0Q7YQ6V6X4W1T2A","user_id":"user-1","occurred_at":"2026-11-18T11:06:40.123Z"}"#
+        );
+        assert_eq!(OrderEvent::from_message(&message), Ok(event()));
+    }
+
+    #[test]
+    fn hostile_messages_are_refused_with_a_reason() {
+        let good = event().to_message();
+        for bad in [
+            String::new(),
+            "null".into(),
+            "[]".into(),
+            good.replace("order_paid", "order_shipped"),
+            good.replace("01JDB3Z6V4M0Q7YQ6V6X4W1T2S", ""),
+            good.replace("01JDB3Z6V4M0Q7YQ6V6X4W1T2A", "../../etc"),
+            good.replace("user-1", ""),
+            good.replace("2026-11-18T11:06:40.123Z", "yesterday"),
+            good.replace(r#","user_id":"user-1""#, ""),
+        ] {
+            assert!(OrderEvent::from_message(&bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn unknown_fields_are_ignored_so_producers_may_add_some() {
+        let message = event().to_message().replace(r#"{"id""#, r#"{"extra":{"a":1},"id""#);
+        assert_eq!(OrderEvent::from_message(&message), Ok(event()));
+    }
+}

@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
-fn is_ulid(text: &str) -> bool {
+pub(crate) fn is_ulid(text: &str) -> bool {
     text.len() == 26 && ulid::Ulid::from_string(text).is_ok_and(|u| u.to_string() == text)
 }
 

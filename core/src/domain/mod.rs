@@ -4,6 +4,7 @@
 pub mod event;
 pub mod ids;
 pub mod money;
+pub mod notification;
 pub mod order;
 pub mod product;
 pub mod profile;
@@ -13,7 +14,8 @@ pub mod time;
 pub use event::{OrderEvent, OrderEventType};
 pub use ids::{OrderId, ProductId, UserId};
 pub use money::{Cents, Currency};
-pub use order::{IdempotencyKey, IdempotencyRecord, Order, OrderLine, OrderStatus, Quantity};
+pub use notification::Notification;
+pub use order::{Closing, IdempotencyKey, IdempotencyRecord, Order, OrderLine, OrderStatus, Quantity};
 pub use product::{Description, Price, Product, ProductChange, ProductName, Sku, Stock, StockDelta};
 pub use profile::{DisplayName, Profile};
 pub use report::{DailyReport, ProductUnits};

@@ -108,6 +108,35 @@ impl Order {
     }
 }
 
+/// The two ways a pending order closes and gives its stock back: the buyer cancels it before its
+/// deadline, or the expiry job expires it at or after the deadline. At any instant at most one of
+/// them applies, so the two can never both succeed. Every store checks [`Closing::applies_to`]
+/// (or its equivalent condition) inside the write that closes the order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Closing {
+    Cancel,
+    Expire,
+}
+
+impl Closing {
+    /// The order's status once closed this way.
+    pub fn status(self) -> OrderStatus {
+        match self {
+            Closing::Cancel => OrderStatus::Cancelled,
+            Closing::Expire => OrderStatus::Expired,
+        }
+    }
+
+    /// Whether the stored `order` may be closed this way at `now`.
+    pub fn applies_to(self, order: &Order, now: Timestamp) -> bool {
+        order.status == OrderStatus::PendingPayment
+            && match self {
+                Closing::Cancel => order.expires_at > now,
+                Closing::Expire => order.expires_at <= now,
+            }
+    }
+}
+
 /// Sums line totals; `None` on overflow, which the input bounds make impossible in practice
 /// (25 lines × 100 units × 1e9 cents fits an i64 with room to spare).
 pub fn order_total(lines: &[OrderLine]) -> Option<Cents> {

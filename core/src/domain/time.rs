@@ -40,6 +40,16 @@ impl Timestamp {
             .unwrap_or_else(|| "9999-12-31T23:59:59.999Z".to_string())
     }
 
+    /// Parses an RFC 3339 instant with any offset and precision, as schedulers write them
+    /// (`2026-11-28T00:05:00Z`); sub-millisecond digits are dropped.
+    pub fn parse_rfc3339(text: &str) -> Result<Self, String> {
+        let parsed = OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
+            .map_err(|_| "must be an RFC 3339 instant".to_string())?;
+        i64::try_from(parsed.unix_timestamp_nanos() / 1_000_000)
+            .map(Timestamp)
+            .map_err(|_| "is out of range".to_string())
+    }
+
     /// The UTC calendar day this instant falls in.
     pub fn date(self) -> Date {
         let days = self.0.div_euclid(MILLIS_PER_DAY);
@@ -91,6 +101,11 @@ impl Date {
             .map_err(|_| MESSAGE.to_string())
     }
 
+    /// The calendar day before this one.
+    pub fn previous(self) -> Self {
+        Date(self.0.previous_day().unwrap_or(time::Date::MIN))
+    }
+
     /// The first millisecond of the day (inclusive) and of the next day (exclusive).
     pub fn bounds(self) -> (Timestamp, Timestamp) {
         let start = self.0.midnight().assume_utc().unix_timestamp() * 1000;
@@ -127,6 +142,25 @@ impl<'de> Deserialize<'de> for Date {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn parses_what_schedulers_write() {
+        let at = |text| Timestamp::parse_rfc3339(text).map(Timestamp::to_rfc3339);
+        assert_eq!(at("2026-11-28T00:05:00Z").as_deref(), Ok("2026-11-28T00:05:00.000Z"));
+        assert_eq!(
+            at("2026-11-28T01:05:00.250+01:00").as_deref(),
+            Ok("2026-11-28T00:05:00.250Z")
+        );
+        assert!(at("2026-11-28 00:05").is_err());
+        assert!(at("").is_err());
+    }
+
+    #[test]
+    fn the_day_before_crosses_months_and_years() {
+        let day = |text| Date::parse(text).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(day("2026-03-01").previous(), day("2026-02-28"));
+        assert_eq!(day("2027-01-01").previous(), day("2026-12-31"));
+    }
 
     #[test]
     fn formats_rfc3339_with_milliseconds() {

@@ -3,12 +3,15 @@
 
 pub mod clock;
 pub mod ids;
+pub mod publisher;
 pub mod store;
 
 #[cfg(any(test, feature = "test-support"))]
 pub use clock::FixedClock;
 pub use clock::{Clock, SystemClock};
 pub use ids::{IdGenerator, UlidGenerator};
+pub use publisher::{EventPublisher, PublishFailure};
 pub use store::{
-    CatalogStore, Conflict, OrderPlacement, OrderStore, PaymentStore, ProfileStore, ReportStore, Store, StoreError,
+    CatalogStore, Conflict, NotificationStore, OrderPlacement, OrderStore, OutboxStore, PaymentStore, ProfileStore,
+    ReportStore, Store, StoreError,
 };

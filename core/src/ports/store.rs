@@ -7,8 +7,8 @@
 //! DynamoDB. Methods that list take `limit` and return at most that many items.
 
 use crate::domain::{
-    DailyReport, Date, DisplayName, IdempotencyKey, IdempotencyRecord, Order, OrderEvent, OrderId, Product,
-    ProductChange, ProductId, Profile, StockDelta, Timestamp, UserId,
+    DailyReport, Date, DisplayName, IdempotencyKey, IdempotencyRecord, Notification, Order, OrderEvent, OrderId,
+    Product, ProductChange, ProductId, Profile, StockDelta, Timestamp, UserId,
 };
 use async_trait::async_trait;
 
@@ -66,7 +66,7 @@ pub struct OrderPlacement {
 /// The whole store: every aggregate's reads and writes, and a health check. Business code holds an
 /// `Arc<dyn Store>`; an adapter implements each aggregate's trait, one file each.
 #[async_trait]
-pub trait Store: CatalogStore + OrderStore + PaymentStore + ProfileStore + ReportStore {
+pub trait Store: CatalogStore + OrderStore + PaymentStore + ProfileStore + ReportStore + NotificationStore {
     /// Cheap round trip proving the store answers.
     async fn check_health(&self) -> Result<(), StoreError>;
 }
@@ -120,6 +120,13 @@ pub trait OrderStore: CatalogStore {
     /// at `now`, checked inside the write), returns its stock and writes its `order_cancelled`
     /// event. Returns the cancelled order. Conflicts: `NotFound`, `OrderClosed`.
     async fn cancel_order(&self, order: &Order, now: Timestamp, event: &OrderEvent) -> Result<Order, StoreError>;
+    /// Pending orders whose deadline is at or before `cutoff`, earliest deadline first: read through
+    /// an index of pending orders, never a scan of every order.
+    async fn overdue_orders(&self, cutoff: Timestamp, limit: usize) -> Result<Vec<Order>, StoreError>;
+    /// Expires `order` if it is still pending and past due at `now` (checked inside the write),
+    /// returns its stock and writes its `order_expired` event. Returns the expired order.
+    /// Conflicts: `NotFound`, `OrderClosed` (paid, cancelled or expired by someone else first).
+    async fn expire_order(&self, order: &Order, now: Timestamp, event: &OrderEvent) -> Result<Order, StoreError>;
     async fn idempotency_record(
         &self,
         user: &UserId,
@@ -164,4 +171,29 @@ pub trait ReportStore: Send + Sync {
     async fn paid_orders_between(&self, from: Timestamp, to: Timestamp) -> Result<Vec<Order>, StoreError>;
     async fn save_report(&self, report: &DailyReport) -> Result<(), StoreError>;
     async fn report(&self, date: Date) -> Result<Option<DailyReport>, StoreError>;
+}
+
+/// Notifications: one per order event, told to the event's user.
+#[async_trait]
+pub trait NotificationStore: Send + Sync {
+    /// Stores `notification` unless one with its id (its event's id) exists, which the same
+    /// condition decides. Returns whether it was stored now.
+    async fn insert_notification(&self, notification: &Notification) -> Result<bool, StoreError>;
+    /// The user's notifications, newest (highest event id) first, starting after (older than) `before`.
+    async fn notifications_of(
+        &self,
+        user: &UserId,
+        before: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<Notification>, StoreError>;
+}
+
+/// The outbox, read by a relay that polls it: the events every state change wrote, until the relay
+/// has handed them on. A store whose own change feed carries them (DynamoDB's stream) needs none.
+#[async_trait]
+pub trait OutboxStore: Send + Sync {
+    /// Events not yet marked published, oldest first.
+    async fn unpublished_events(&self, limit: usize) -> Result<Vec<OrderEvent>, StoreError>;
+    /// Marks these events published. Unknown ids and events already published are left alone.
+    async fn mark_published(&self, event_ids: &[String], at: Timestamp) -> Result<(), StoreError>;
 }

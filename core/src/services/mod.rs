@@ -2,9 +2,12 @@
 //! They enforce the business's rules and turn the store's conflicts into typed errors.
 
 pub mod catalog;
+pub mod expiry;
+pub mod notifications;
 pub mod orders;
 pub mod payments;
 pub mod profiles;
+pub mod relay;
 pub mod reports;
 
 use crate::auth::Authenticator;

@@ -117,11 +117,18 @@ pub fn fresh_ulid() -> String {
 /// brand-new table.
 pub struct Harness {
     pub table: String,
+    /// The core as every function runs it, for the jobs, which are not HTTP functions.
+    pub app: orderly_core::App,
     functions: HashMap<&'static str, Function>,
 }
 
 impl Harness {
     pub async fn new() -> Self {
+        Harness::with_vars(&[]).await
+    }
+
+    /// A harness whose functions are configured with these extra variables too.
+    pub async fn with_vars(extra: &[(&str, &str)]) -> Self {
         let client = client_for(&endpoint());
         let table_name = format!("orderly-functions-test-{}", fresh_ulid().to_lowercase());
         table::create_table(&client, &table_name)
@@ -132,6 +139,7 @@ impl Harness {
             ("PAYMENT_WEBHOOK_SECRET", WEBHOOK_SECRET),
         ]
         .into_iter()
+        .chain(extra.iter().copied())
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect();
         let functions = ROUTES
@@ -142,8 +150,12 @@ impl Harness {
                 (name, Function::new(route, config.app_with(client.clone())))
             })
             .collect();
+        let app = FunctionConfig::from_vars(&vars)
+            .unwrap_or_else(|e| panic!("configuration: {e}"))
+            .app_with(client.clone());
         Harness {
             table: table_name,
+            app,
             functions,
         }
     }

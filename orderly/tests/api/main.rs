@@ -8,6 +8,7 @@ mod support;
 
 mod concurrency;
 mod errors_and_auth;
+mod jobs;
 mod lifecycle;
 mod me_and_reports;
 mod orders;

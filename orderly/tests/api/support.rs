@@ -83,6 +83,50 @@ impl TestServer {
         self.base = base;
     }
 
+    /// Like [`TestServer::restart`], with these variables set (or replaced) from now on.
+    pub fn restart_with(&mut self, env: &[(&str, &str)]) {
+        for (key, value) in env {
+            self.env.retain(|(k, _)| k != key);
+            self.env.push((key.to_string(), value.to_string()));
+        }
+        self.restart();
+    }
+
+    /// Runs `orderly <args>` on the server's data dir and store, as a user would by hand, and
+    /// returns its stdout; a failure fails the test with its stderr.
+    pub fn run_orderly(&self, args: &[&str]) -> String {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_orderly"));
+        cmd.args(args).arg("--data-dir").arg(self.dir.path());
+        if self.env.iter().any(|(k, _)| k == "TABLE_NAME") {
+            cmd.arg("--store").arg("dynamodb");
+        }
+        cmd.env("ORDERLY_JWT_SECRET", JWT_SECRET)
+            .env("PAYMENT_WEBHOOK_SECRET", WEBHOOK_SECRET)
+            .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        let output = cmd
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run orderly {args:?}: {e}"));
+        assert!(
+            output.status.success(),
+            "orderly {args:?} failed ({}): {}",
+            output.status,
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8(output.stdout).expect("utf-8 output")
+    }
+
+    /// Whether the server runs on the embedded store (not DynamoDB).
+    pub fn is_embedded(&self) -> bool {
+        !self.env.iter().any(|(k, _)| k == "TABLE_NAME")
+    }
+
+    /// The caller's notifications, newest first (one page of 100).
+    pub async fn notifications(&self, token: &str) -> Vec<Value> {
+        let r = self.get("/v1/me/notifications?limit=100").token(token).send().await;
+        r.assert_json(200);
+        r.body["items"].as_array().cloned().unwrap_or_default()
+    }
+
     /// Everything the server(s) wrote so far (stdout lines, stderr lines prefixed `[stderr] `).
     #[allow(dead_code)]
     pub fn log_lines(&self) -> Vec<String> {
@@ -262,7 +306,14 @@ fn spawn_server(dir: &Path, env: &[(String, String)], logs: &SharedLog) -> (Chil
     if env.iter().any(|(k, _)| k == "TABLE_NAME") {
         cmd.arg("--store").arg("dynamodb");
     }
-    for k in ["ORDER_TTL_SECONDS", "CURRENCY", "TABLE_NAME", "RUST_LOG"] {
+    for k in [
+        "ORDER_TTL_SECONDS",
+        "CURRENCY",
+        "TABLE_NAME",
+        "RUST_LOG",
+        "ORDERLY_RELAY_INTERVAL_MS",
+        "ORDERLY_EXPIRY_SWEEP_INTERVAL_MS",
+    ] {
         cmd.env_remove(k);
     }
     cmd.env("ORDERLY_JWT_SECRET", JWT_SECRET)
@@ -672,6 +723,23 @@ pub fn assert_validation(r: &Resp, field: &str) {
 // ---------------------------------------------------------------------------------------------
 // Tokens
 // ---------------------------------------------------------------------------------------------
+
+/// Polls `check` until it returns `Some` or `limit` has passed; the limit is the contract's
+/// promise, not a guess at how fast this machine is.
+pub async fn eventually<T, F, Fut>(what: &str, limit: Duration, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let start = std::time::Instant::now();
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        assert!(start.elapsed() < limit, "{what}: not within {limit:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
 
 pub fn now() -> i64 {
     SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs() as i64

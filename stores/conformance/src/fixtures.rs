@@ -3,9 +3,9 @@
 
 use orderly_core::domain::order::order_total;
 use orderly_core::domain::{
-    Cents, Currency, DailyReport, Date, Description, DisplayName, IdempotencyKey, IdempotencyRecord, Order, OrderEvent,
-    OrderEventType, OrderId, OrderLine, OrderStatus, Price, Product, ProductId, ProductName, ProductUnits, Profile,
-    Quantity, Sku, Stock, StockDelta, Timestamp, UserId,
+    Cents, Currency, DailyReport, Date, Description, DisplayName, IdempotencyKey, IdempotencyRecord, Notification,
+    Order, OrderEvent, OrderEventType, OrderId, OrderLine, OrderStatus, Price, Product, ProductId, ProductName,
+    ProductUnits, Profile, Quantity, Sku, Stock, StockDelta, Timestamp, UserId,
 };
 use orderly_core::ports::{Conflict, OrderPlacement, Store, StoreError};
 use std::fmt::Debug;
@@ -227,6 +227,19 @@ pub fn report(
     }
 }
 
+/// The notification the notification job makes for an event of `kind` about an order of `user`,
+/// recorded at `created_at`.
+pub fn notification(user: &UserId, kind: OrderEventType, created_at: Timestamp) -> Notification {
+    let event = OrderEvent {
+        id: event_id(),
+        kind,
+        order_id: order_id(),
+        user_id: user.clone(),
+        occurred_at: created_at,
+    };
+    Notification::of(&event, created_at)
+}
+
 /// Inserts a product, failing the case if the store refuses it.
 pub async fn insert(store: &dyn Store, product: Product) -> Product {
     store
@@ -258,6 +271,58 @@ pub async fn stored_product(store: &dyn Store, id: &ProductId) -> Product {
 /// The product's stock as stored now.
 pub async fn stock_of(store: &dyn Store, id: &ProductId) -> i64 {
     stored_product(store, id).await.stock.units()
+}
+
+/// Places a pending order and returns it with its `order_placed` event.
+pub async fn place_with_event(
+    store: &dyn Store,
+    user: &UserId,
+    lines: &[(&Product, u32)],
+    created_at: Timestamp,
+) -> (Order, OrderEvent) {
+    let order = order(user, lines, created_at);
+    let placement = placement(&order);
+    store
+        .place_order(&placement)
+        .await
+        .unwrap_or_else(|e| panic!("place_order({}) failed: {e:?}", order.id));
+    (order, placement.event)
+}
+
+/// Pays `order` at `now` with a fresh payment event, failing the case if the store refuses;
+/// returns the `order_paid` event.
+pub async fn pay(store: &dyn Store, order: &Order, now: Timestamp) -> OrderEvent {
+    let paid = event(order, OrderEventType::OrderPaid, now);
+    store
+        .mark_order_paid(order, &event_id(), now, &paid)
+        .await
+        .unwrap_or_else(|e| panic!("mark_order_paid({}) at {now} failed: {e:?}", order.id));
+    paid
+}
+
+/// Cancels `order` at `now`, failing the case if the store refuses; returns the `order_cancelled` event.
+pub async fn cancel(store: &dyn Store, order: &Order, now: Timestamp) -> OrderEvent {
+    let cancelled = event(order, OrderEventType::OrderCancelled, now);
+    store
+        .cancel_order(order, now, &cancelled)
+        .await
+        .unwrap_or_else(|e| panic!("cancel_order({}) at {now} failed: {e:?}", order.id));
+    cancelled
+}
+
+/// Expires `order` at `now`, failing the case if the store refuses; returns the `order_expired` event.
+pub async fn expire(store: &dyn Store, order: &Order, now: Timestamp) -> OrderEvent {
+    let expired = event(order, OrderEventType::OrderExpired, now);
+    store
+        .expire_order(order, now, &expired)
+        .await
+        .unwrap_or_else(|e| panic!("expire_order({}) at {now} failed: {e:?}", order.id));
+    expired
+}
+
+/// `millis` before or after (when negative, before) `at`.
+pub fn offset(at: Timestamp, millis: i64) -> Timestamp {
+    Timestamp::from_millis(at.as_millis() + millis)
 }
 
 /// The order as stored now; the case fails if it is missing.

@@ -20,6 +20,16 @@
 //! directory, a table to delete) lives until the case has finished. The test file must depend on
 //! `tokio` (with the `macros` and `rt-multi-thread` features).
 //!
+//! A store that is polled for its events (it implements [`OutboxStore`]) also runs the outbox's
+//! cases with [`outbox_conformance_tests!`], whose factory returns the concrete store (an
+//! `Arc<S>`, or `(Arc<S>, guard)`) so the cases can use it both ways:
+//!
+//! ```text
+//! async fn fresh_outbox() -> (Arc<EmbeddedStore>, tempfile::TempDir) { ... }
+//!
+//! orderly_store_conformance::outbox_conformance_tests!(fresh_outbox);
+//! ```
+//!
 //! The cases use only the [`Store`] trait and the domain's constructors, never an adapter's
 //! internals. Ids come from `ulid::Ulid::new()`, which does not sort ids minted in the same
 //! millisecond by minting order, so every ordering a case expects is computed by sorting ids.
@@ -31,8 +41,13 @@ pub mod fixtures;
 
 pub mod adjust_stock;
 pub mod cancel_order;
+pub mod expire_order;
+pub mod expiry_races;
 pub mod health;
+pub mod notifications;
 pub mod orders_of;
+pub mod outbox;
+pub mod overdue_orders;
 pub mod payments;
 pub mod place_order;
 pub mod products;
@@ -40,7 +55,7 @@ pub mod profiles;
 pub mod reports;
 pub mod update_product;
 
-use orderly_core::ports::Store;
+use orderly_core::ports::{OutboxStore, Store};
 use std::sync::Arc;
 
 /// What a store factory hands the suite: the store, and whatever must stay alive while a case runs.
@@ -58,6 +73,32 @@ impl Fixture for Arc<dyn Store> {
 impl<G> Fixture for (Arc<dyn Store>, G) {
     fn store(&self) -> Arc<dyn Store> {
         Arc::clone(&self.0)
+    }
+}
+
+/// What an outbox factory hands the suite: the store both as a [`Store`] (to make events) and as an
+/// [`OutboxStore`] (to read them), and whatever must stay alive while a case runs.
+pub trait OutboxFixture {
+    fn store(&self) -> Arc<dyn Store>;
+    fn outbox(&self) -> Arc<dyn OutboxStore>;
+}
+
+impl<S: Store + OutboxStore + 'static> OutboxFixture for Arc<S> {
+    fn store(&self) -> Arc<dyn Store> {
+        Arc::clone(self) as Arc<dyn Store>
+    }
+    fn outbox(&self) -> Arc<dyn OutboxStore> {
+        Arc::clone(self) as Arc<dyn OutboxStore>
+    }
+}
+
+/// A store with a guard dropped only after the case finished.
+impl<S: Store + OutboxStore + 'static, G> OutboxFixture for (Arc<S>, G) {
+    fn store(&self) -> Arc<dyn Store> {
+        Arc::clone(&self.0) as Arc<dyn Store>
+    }
+    fn outbox(&self) -> Arc<dyn OutboxStore> {
+        Arc::clone(&self.0) as Arc<dyn OutboxStore>
     }
 }
 
@@ -110,6 +151,20 @@ macro_rules! conformance_tests {
                 paid_order_cannot_be_cancelled,
                 unknown_order_is_not_found,
             }
+            overdue_orders {
+                includes_only_pending_orders_due_by_the_cutoff,
+                earliest_deadline_first_and_limited,
+            }
+            expire_order {
+                expires_a_due_order_and_returns_stock,
+                a_not_yet_due_order_is_order_closed,
+                paid_or_cancelled_order_is_order_closed,
+                unknown_order_is_not_found,
+            }
+            expiry_races {
+                expiry_racing_payment_and_cancel_has_one_winner,
+                two_expiries_racing_have_one_winner,
+            }
             payments {
                 mark_paid_sets_status_and_remembers_the_event,
                 a_seen_payment_event_is_refused_everywhere,
@@ -128,6 +183,47 @@ macro_rules! conformance_tests {
                 paid_orders_between_is_half_open,
                 reports_round_trip_and_replace,
             }
+            notifications {
+                inserted_once_per_id,
+                listed_per_user_newest_first_with_paging,
+            }
+        }
+    };
+}
+
+/// Expands to one `#[tokio::test]` per outbox case, in a module `outbox`, for a store that
+/// implements [`OutboxStore`]. `$make_store` returns a future of an [`OutboxFixture`].
+#[macro_export]
+macro_rules! outbox_conformance_tests {
+    ($make_store:expr) => {
+        $crate::__outbox_cases! {
+            $make_store;
+            state_changes_leave_their_events_unpublished,
+            mark_published_removes_exactly_the_given_ids,
+        }
+    };
+}
+
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __outbox_cases {
+    ($make_store:expr; $($case:ident),* $(,)?) => {
+        mod outbox {
+            #[allow(unused_imports)]
+            use super::*;
+
+            $(
+                #[::tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $case() {
+                    let fixture = ($make_store)().await;
+                    $crate::outbox::$case(
+                        $crate::OutboxFixture::store(&fixture),
+                        $crate::OutboxFixture::outbox(&fixture),
+                    )
+                    .await;
+                    ::std::mem::drop(fixture);
+                }
+            )*
         }
     };
 }

@@ -5,9 +5,9 @@ use crate::attributes::*;
 use crate::keys::{self, SCHEMA, TTL};
 use aws_sdk_dynamodb::types::AttributeValue;
 use orderly_core::domain::{
-    Cents, Currency, DailyReport, Date, Description, DisplayName, IdempotencyKey, IdempotencyRecord, Order, OrderEvent,
-    OrderId, OrderLine, OrderStatus, Price, Product, ProductId, ProductName, ProductUnits, Profile, Quantity, Sku,
-    Stock, Timestamp, UserId,
+    Cents, Currency, DailyReport, Date, Description, DisplayName, IdempotencyKey, IdempotencyRecord, Notification,
+    Order, OrderEvent, OrderEventType, OrderId, OrderLine, OrderStatus, Price, Product, ProductId, ProductName,
+    ProductUnits, Profile, Quantity, Sku, Stock, Timestamp, UserId,
 };
 use orderly_core::ports::StoreError;
 
@@ -237,6 +237,31 @@ pub fn profile(item: &Item) -> Result<Profile, StoreError> {
     })
 }
 
+/// A notification lives in its user's partition, under its event's id, for 90 days.
+pub fn notification_item(note: &Notification) -> Item {
+    let mut item = with_key(keys::notification(&note.user_id, &note.id), "notification");
+    item.insert("id".into(), s(note.id.as_str()));
+    item.insert("kind".into(), s(note.kind.as_str()));
+    item.insert("order_id".into(), s(note.order_id.as_str()));
+    item.insert("user_id".into(), s(note.user_id.as_str()));
+    item.insert("message".into(), s(note.message.as_str()));
+    item.insert("created_at".into(), n(note.created_at.as_millis()));
+    item.insert(TTL.into(), ttl_after(note.created_at, 90 * DAY_SECONDS));
+    item
+}
+
+pub fn notification(item: &Item) -> Result<Notification, StoreError> {
+    let kind = get_s(item, "kind")?;
+    Ok(Notification {
+        id: get_s(item, "id")?.to_string(),
+        kind: OrderEventType::parse(kind).ok_or_else(|| corrupt(item, "kind", "is not a known event type"))?,
+        order_id: parsed(item, "order_id", OrderId::parse(get_s(item, "order_id")?))?,
+        user_id: parsed(item, "user_id", UserId::parse(get_s(item, "user_id")?))?,
+        message: get_s(item, "message")?.to_string(),
+        created_at: Timestamp::from_millis(get_n(item, "created_at")?),
+    })
+}
+
 pub fn report_item(r: &DailyReport) -> Item {
     let mut item = with_key(keys::report(r.date), "report");
     item.insert("date".into(), s(r.date.to_string()));
@@ -322,6 +347,24 @@ mod tests {
         let order = sample_order();
         assert_eq!(order_item(&order).get("GSI2PK"), Some(&s("PENDING")));
         assert_eq!(self::order(&order_item(&order)).ok(), Some(order));
+    }
+
+    #[test]
+    fn a_notification_round_trips_in_its_user_s_partition_with_a_90_day_ttl() {
+        let note = Notification {
+            id: "01JDB3Z6V4M0Q7YQ6V6X4W1T2S".into(),
+            kind: OrderEventType::OrderExpired,
+            order_id: OrderId::from_ulid(ulid::Ulid::new()),
+            user_id: ok(UserId::parse("a#b")),
+            message: "gone".into(),
+            created_at: Timestamp::from_millis(1_795_000_000_123),
+        };
+        let item = notification_item(&note);
+        assert_eq!(item.get("PK"), Some(&s("USER#a#b")));
+        assert_eq!(item.get("SK"), Some(&s("NOTE#01JDB3Z6V4M0Q7YQ6V6X4W1T2S")));
+        assert_eq!(item.get("type"), Some(&s("notification")));
+        assert_eq!(item.get("ttl"), Some(&n(1_795_000_000 + 90 * 86_400)));
+        assert_eq!(notification(&item).ok(), Some(note));
     }
 
     #[test]

@@ -18,6 +18,8 @@ pub const SCHEMA: u32 = 1;
 
 pub const ACTIVE_PRODUCTS: &str = "PRODUCTS#ACTIVE";
 pub const PENDING_ORDERS: &str = "PENDING";
+/// The sort key prefix of a user's notifications, in the user's partition beside the profile.
+pub const NOTIFICATIONS: &str = "NOTE#";
 
 fn key(pk: String, sk: &str) -> Item {
     Item::from([(PK.to_string(), s(pk)), (SK.to_string(), s(sk))])
@@ -50,8 +52,23 @@ pub fn payment_event(id: &str) -> Item {
     key(format!("PAYMENT#{id}"), "PAYMENT")
 }
 
+/// A user's partition: the profile and the notifications.
+pub fn user(user: &UserId) -> String {
+    format!("USER#{user}")
+}
+
 pub fn profile(user: &UserId) -> Item {
-    key(format!("USER#{user}"), "PROFILE")
+    key(self::user(user), "PROFILE")
+}
+
+/// A notification's sort key: its event's id after the prefix, so the partition's notifications
+/// sort by event id, that is, by time.
+pub fn notification_sort(event_id: &str) -> String {
+    format!("{NOTIFICATIONS}{event_id}")
+}
+
+pub fn notification(user: &UserId, event_id: &str) -> Item {
+    key(self::user(user), &notification_sort(event_id))
 }
 
 pub fn report(date: Date) -> Item {

@@ -7,8 +7,9 @@
 //! retried with jittered backoff. Nothing is ever half-written.
 //!
 //! Each aggregate of the port has its own module (`catalog`, `orders`, `payments`, `profiles`,
-//! `reports`); what they share is the table's I/O (`table_io`) and the expressions their
-//! conditional writes are made of (`expression`).
+//! `reports`, `notifications`); what they share is the table's I/O (`table_io`) and the
+//! expressions their conditional writes are made of (`expression`). There is no `OutboxStore`: the
+//! table's stream carries every event item to the relay.
 
 mod attributes;
 mod catalog;
@@ -19,11 +20,15 @@ mod items;
 mod keys;
 #[cfg(feature = "dynamodb-local")]
 pub mod local;
+mod notifications;
 mod orders;
 mod payments;
 mod profiles;
 mod reports;
 mod retry;
+pub mod stream;
+#[cfg(feature = "stream-reader")]
+pub mod stream_outbox;
 pub mod table;
 mod table_io;
 

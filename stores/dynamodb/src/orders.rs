@@ -1,6 +1,7 @@
 //! Orders on the table: placing one is a single transaction of every line's stock reservation, the
-//! order, its event and the idempotency record; cancelling one returns the stock in the same way.
-//! A user's orders are listed newest first through `GSI1`.
+//! order, its event and the idempotency record; cancelling or expiring one returns the stock in the
+//! same way. A user's orders are listed newest first through `GSI1`, overdue orders earliest
+//! deadline first through `GSI2`'s `PENDING` partition.
 
 use crate::attributes::{b, n, s, Item};
 use crate::expression::{Compare, Expression};
@@ -8,7 +9,8 @@ use crate::table_io::{conflict, failed, old_item, unexpected, Cancelled, NOT_EXI
 use crate::{items, keys, DynamoStore};
 use async_trait::async_trait;
 use orderly_core::domain::{
-    IdempotencyKey, IdempotencyRecord, Order, OrderEvent, OrderId, OrderStatus, Product, ProductId, Timestamp, UserId,
+    Closing, IdempotencyKey, IdempotencyRecord, Order, OrderEvent, OrderId, OrderStatus, Product, ProductId, Timestamp,
+    UserId,
 };
 use orderly_core::ports::{Conflict, OrderPlacement, OrderStore, StoreError};
 
@@ -118,36 +120,24 @@ impl OrderStore for DynamoStore {
     }
 
     async fn cancel_order(&self, order: &Order, now: Timestamp, event: &OrderEvent) -> Result<Order, StoreError> {
-        let mut cancel = Expression::default();
-        cancel
-            .set("status", s(OrderStatus::Cancelled.as_str()))
-            .set("updated_at", n(now.as_millis()))
-            .remove(keys::GSI2PK)
-            .remove(keys::GSI2SK)
-            .require_exists(keys::PK)
-            .require("status", Compare::Equal, s(OrderStatus::PendingPayment.as_str()))
-            .require("expires_at", Compare::Greater, n(now.as_millis()));
-        let mut actions = vec![self.update(keys::order(&order.id), &cancel)?];
-        for line in &order.lines {
-            let mut restock = Expression::default();
-            restock.add("stock", n(line.quantity.get())).require_exists(keys::PK);
-            actions.push(self.update(keys::product(&line.product_id), &restock)?);
-        }
-        actions.push(self.put(items::event_item(event), Some(NOT_EXISTS))?);
-        match self.transact(actions).await {
-            Ok(()) => {
-                let mut cancelled = order.clone();
-                cancelled.status = OrderStatus::Cancelled;
-                cancelled.updated_at = now;
-                Ok(cancelled)
-            }
-            Err(Cancelled::Reasons(reasons)) if failed(&reasons, 0) => match old_item(&reasons, 0) {
-                Some(_) => Err(conflict(Conflict::OrderClosed)),
-                None => Err(conflict(Conflict::NotFound)),
-            },
-            Err(Cancelled::Reasons(reasons)) => Err(unexpected("cancel_order", &reasons)),
-            Err(Cancelled::Store(error)) => Err(error),
-        }
+        self.close_order(order, now, event, Closing::Cancel).await
+    }
+
+    /// One `Query` of `GSI2`'s `PENDING` partition per page, earliest deadline first. The index
+    /// projects every attribute, so its items are whole orders. They may lag the table by a moment:
+    /// an order paid or cancelled a moment ago may still be listed, and `expire_order`'s condition
+    /// then refuses it.
+    async fn overdue_orders(&self, cutoff: Timestamp, limit: usize) -> Result<Vec<Order>, StoreError> {
+        let mut key = Expression::default();
+        key.require(keys::GSI2PK, Compare::Equal, s(keys::PENDING_ORDERS))
+            // '$' sorts just after '#', so every order due exactly at `cutoff` is below the bound.
+            .require(keys::GSI2SK, Compare::Less, s(format!("{}$", keys::pad13(cutoff))));
+        let found = self.query(keys::GSI2, &key, true, limit).await?;
+        found.iter().map(items::order).collect()
+    }
+
+    async fn expire_order(&self, order: &Order, now: Timestamp, event: &OrderEvent) -> Result<Order, StoreError> {
+        self.close_order(order, now, event, Closing::Expire).await
     }
 
     async fn idempotency_record(
@@ -160,5 +150,64 @@ impl OrderStore for DynamoStore {
             .as_ref()
             .map(items::idempotency_record)
             .transpose()
+    }
+}
+
+/// How the deadline must compare with `now` for `closing` to apply (see [`Closing::applies_to`]).
+fn deadline_condition(closing: Closing) -> Compare {
+    match closing {
+        Closing::Cancel => Compare::Greater,
+        Closing::Expire => Compare::AtMost,
+    }
+}
+
+fn operation(closing: Closing) -> &'static str {
+    match closing {
+        Closing::Cancel => "cancel_order",
+        Closing::Expire => "expire_order",
+    }
+}
+
+impl DynamoStore {
+    /// Closes `order` (as the caller read it: its lines say what stock goes back) in one
+    /// transaction: the order's status under the closing's condition, leaving `GSI2`, every line's
+    /// stock, and the event.
+    async fn close_order(
+        &self,
+        order: &Order,
+        now: Timestamp,
+        event: &OrderEvent,
+        closing: Closing,
+    ) -> Result<Order, StoreError> {
+        let mut close = Expression::default();
+        close
+            .set("status", s(closing.status().as_str()))
+            .set("updated_at", n(now.as_millis()))
+            .remove(keys::GSI2PK)
+            .remove(keys::GSI2SK)
+            .require_exists(keys::PK)
+            .require("status", Compare::Equal, s(OrderStatus::PendingPayment.as_str()))
+            .require("expires_at", deadline_condition(closing), n(now.as_millis()));
+        let mut actions = vec![self.update(keys::order(&order.id), &close)?];
+        for line in &order.lines {
+            let mut restock = Expression::default();
+            restock.add("stock", n(line.quantity.get())).require_exists(keys::PK);
+            actions.push(self.update(keys::product(&line.product_id), &restock)?);
+        }
+        actions.push(self.put(items::event_item(event), Some(NOT_EXISTS))?);
+        match self.transact(actions).await {
+            Ok(()) => {
+                let mut closed = order.clone();
+                closed.status = closing.status();
+                closed.updated_at = now;
+                Ok(closed)
+            }
+            Err(Cancelled::Reasons(reasons)) if failed(&reasons, 0) => match old_item(&reasons, 0) {
+                Some(_) => Err(conflict(Conflict::OrderClosed)),
+                None => Err(conflict(Conflict::NotFound)),
+            },
+            Err(Cancelled::Reasons(reasons)) => Err(unexpected(operation(closing), &reasons)),
+            Err(Cancelled::Store(error)) => Err(error),
+        }
     }
 }

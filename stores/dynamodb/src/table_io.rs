@@ -1,5 +1,5 @@
-//! The table's I/O that every aggregate shares: strongly consistent reads (one key, a batch, an
-//! index query), the `Put`/`Update` actions of a transaction and its commit, retried while the only
+//! The table's I/O that every aggregate shares: strongly consistent reads (one key, a batch, a
+//! query of one partition), eventually consistent index queries, the `Put`/`Update` actions of a transaction and its commit, retried while the only
 //! obstacle is a concurrent transaction, and reading which condition cancelled it.
 
 use crate::attributes::Item;
@@ -158,7 +158,7 @@ impl DynamoStore {
     }
 
     /// Pages through a query of `index` whose key meets `key_condition` until `limit` items are
-    /// collected or the query ends.
+    /// collected or the query ends. Index reads are eventually consistent (DynamoDB allows no other).
     pub(crate) async fn query(
         &self,
         index: &str,
@@ -166,7 +166,32 @@ impl DynamoStore {
         forward: bool,
         limit: usize,
     ) -> Result<Vec<Item>, StoreError> {
+        self.query_on(Some(index), key_condition, forward, limit).await
+    }
+
+    /// Like [`DynamoStore::query`], on the table itself, and strongly consistent like every other
+    /// read of the table.
+    pub(crate) async fn query_table(
+        &self,
+        key_condition: &Expression,
+        forward: bool,
+        limit: usize,
+    ) -> Result<Vec<Item>, StoreError> {
+        self.query_on(None, key_condition, forward, limit).await
+    }
+
+    async fn query_on(
+        &self,
+        index: Option<&str>,
+        key_condition: &Expression,
+        forward: bool,
+        limit: usize,
+    ) -> Result<Vec<Item>, StoreError> {
         let mut found = Vec::new();
+        // DynamoDB refuses `Limit = 0`; nothing is asked for, so nothing is read.
+        if limit == 0 {
+            return Ok(found);
+        }
         let mut start: Option<Item> = None;
         loop {
             let wanted = i32::try_from(limit.saturating_sub(found.len())).unwrap_or(i32::MAX);
@@ -174,7 +199,8 @@ impl DynamoStore {
                 .client
                 .query()
                 .table_name(&self.table)
-                .index_name(index)
+                .set_index_name(index.map(str::to_string))
+                .set_consistent_read(index.is_none().then_some(true))
                 .set_key_condition_expression(key_condition.condition_expression())
                 .set_expression_attribute_names(key_condition.expression_attribute_names())
                 .set_expression_attribute_values(key_condition.expression_attribute_values())

@@ -1,6 +1,7 @@
 //! How many DynamoDB calls each API operation makes, counted by an SDK interceptor while every
 //! operation runs through the core's real HTTP entry point on DynamoDB Local. Asserts the targets
-//! of docs/data-model.md (get by id 1, a list page 1, placing an order 2, never a Scan) and prints
+//! of docs/data-model.md (get by id 1, a list page 1, placing an order 2, never a Scan; the expiry
+//! sweep one query per page and one transaction per expired order) and prints
 //! the table recorded in docs/BENCHMARKS.md (`cargo nextest run --features dynamodb-local --test round_trips --no-capture`).
 
 // A test: a failed expectation is the test failing, with its message.
@@ -16,11 +17,14 @@ use http::{HeaderMap, HeaderValue, Method};
 use orderly_core::api::{self, ApiRequest};
 use orderly_core::auth::{Authenticator, Hs256Key};
 use orderly_core::config::Secret;
-use orderly_core::ports::{SystemClock, UlidGenerator};
+use orderly_core::domain::{OrderEvent, OrderEventType, OrderId, Timestamp, UserId};
+use orderly_core::ports::{Clock, SystemClock, UlidGenerator};
+use orderly_core::services::{expiry, notifications};
 use orderly_core::{App, Settings};
 use orderly_store_dynamodb::{table, DynamoStore};
 use serde_json::{json, Value};
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 
 /// Records the operation of every HTTP request the client sends (an SDK retry is a request too).
@@ -122,8 +126,24 @@ impl Harness {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn every_operation_meets_its_round_trip_target() {
+/// The machine's clock, moved on by hand: lets a test reach an order's deadline without waiting.
+#[derive(Debug, Default)]
+struct AdvancedClock(AtomicI64);
+
+impl AdvancedClock {
+    fn advance_seconds(&self, seconds: i64) {
+        self.0.fetch_add(seconds * 1000, Ordering::SeqCst);
+    }
+}
+
+impl Clock for AdvancedClock {
+    fn now(&self) -> Timestamp {
+        Timestamp::from_millis(SystemClock.now().as_millis() + self.0.load(Ordering::SeqCst))
+    }
+}
+
+/// A harness on a fresh table, whose every DynamoDB call is logged, and its settings.
+async fn harness(clock: Arc<dyn Clock>) -> (Harness, Settings) {
     let calls = CallLog::default();
     let config = local::client_for(&local::endpoint())
         .config()
@@ -133,7 +153,6 @@ async fn every_operation_meets_its_round_trip_target() {
     let client = aws_sdk_dynamodb::Client::from_conf(config);
     let name = format!("orderly-trips-{}", ulid::Ulid::new().to_string().to_lowercase());
     table::create_table(&client, &name).await.expect("create table");
-    let clock = Arc::new(SystemClock);
     let settings = Settings::from_vars(&HashMap::new(), Secret::new("round-trip-webhook")).expect("settings");
     let key = Hs256Key::new(Secret::new("round-trip-jwt"));
     let app = App::new(
@@ -143,12 +162,18 @@ async fn every_operation_meets_its_round_trip_target() {
         settings.clone(),
         Authenticator::Hs256(key.clone()),
     );
-    let mut h = Harness {
+    let harness = Harness {
         app,
         calls,
         key,
         rows: vec![],
     };
+    (harness, settings)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_operation_meets_its_round_trip_target() {
+    let (mut h, settings) = harness(Arc::new(SystemClock)).await;
     let (admin, buyer) = (h.token("admin", true), h.token("buyer", false));
 
     h.call("GET /v1/health", Method::GET, "/v1/health", None, None, &[])
@@ -345,4 +370,90 @@ async fn every_operation_meets_its_round_trip_target() {
     ] {
         assert_eq!(h.count(label), target, "{label}");
     }
+}
+
+/// The jobs' store calls: an expiry sweep is one `Query` of `GSI2 PENDING` per page and one
+/// `TransactWriteItems` per expired order (nothing due: the query alone); a notification is one
+/// `PutItem` (also when the event comes again), and the user's list one `Query`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_jobs_meet_their_round_trip_targets() {
+    let clock = Arc::new(AdvancedClock::default());
+    let (mut h, _) = harness(clock.clone()).await;
+    let (admin, buyer) = (h.token("admin", true), h.token("buyer", false));
+    let (status, product) = h
+        .call(
+            "POST /v1/products",
+            Method::POST,
+            "/v1/products",
+            Some(&admin),
+            Some(json!({"sku": "RT-2", "name": "Tea", "price_cents": 250, "stock": 50})),
+            &[],
+        )
+        .await;
+    assert_eq!(status, 201);
+    let order_body = json!({"items": [{"product_id": product["id"], "quantity": 2}]});
+    let mut orders = Vec::new();
+    for _ in 0..3 {
+        let (status, order) = h
+            .call(
+                "POST /v1/orders",
+                Method::POST,
+                "/v1/orders",
+                Some(&buyer),
+                Some(order_body.clone()),
+                &[],
+            )
+            .await;
+        assert_eq!(status, 201);
+        orders.push(order["id"].as_str().expect("order id").to_string());
+    }
+
+    h.calls.take();
+    let sweep = expiry::expire_overdue_orders(&h.app, h.app.now())
+        .await
+        .expect("a sweep");
+    assert_eq!(sweep.expired, 0, "nothing is due yet");
+    assert_eq!(h.calls.take(), ["Query"], "a sweep with nothing due: one query");
+
+    clock.advance_seconds(16 * 60);
+    let sweep = expiry::expire_overdue_orders(&h.app, h.app.now())
+        .await
+        .expect("a sweep");
+    assert_eq!(sweep.expired, 3, "all three orders are past due");
+    let calls = h.calls.take();
+    assert_eq!(
+        calls,
+        [
+            "Query",
+            "TransactWriteItems",
+            "TransactWriteItems",
+            "TransactWriteItems"
+        ],
+        "one query for the page, one transaction per expired order"
+    );
+
+    let event = OrderEvent {
+        id: ulid::Ulid::new().to_string(),
+        kind: OrderEventType::OrderExpired,
+        order_id: OrderId::parse(&orders[0]).expect("an order id"),
+        user_id: UserId::parse("buyer").expect("a user id"),
+        occurred_at: h.app.now(),
+    };
+    assert!(notifications::notify_user(&h.app, &event).await.expect("notify"));
+    assert_eq!(h.calls.take(), ["PutItem"], "a notification: one conditional put");
+    assert!(!notifications::notify_user(&h.app, &event).await.expect("notify again"));
+    assert_eq!(h.calls.take(), ["PutItem"], "the same event again: one refused put");
+    let (status, listed) = h
+        .call(
+            "GET /v1/me/notifications",
+            Method::GET,
+            "/v1/me/notifications",
+            Some(&buyer),
+            None,
+            &[],
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(listed["items"].as_array().map(Vec::len), Some(1), "{listed}");
+    assert_eq!(h.count("GET /v1/me/notifications"), 1, "the list: one query");
 }

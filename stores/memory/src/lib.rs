@@ -8,15 +8,17 @@
 //! one. Nothing survives the process.
 
 mod catalog;
+mod notifications;
 mod orders;
+mod outbox;
 mod payments;
 mod profiles;
 mod reports;
 
 use async_trait::async_trait;
 use orderly_core::domain::{
-    DailyReport, Date, IdempotencyKey, IdempotencyRecord, Order, OrderEvent, OrderId, Product, ProductId, Profile, Sku,
-    Timestamp, UserId,
+    DailyReport, Date, IdempotencyKey, IdempotencyRecord, Notification, Order, OrderEvent, OrderId, Product, ProductId,
+    Profile, Sku, Timestamp, UserId,
 };
 use orderly_core::ports::{Store, StoreError};
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
@@ -41,14 +43,23 @@ struct State {
     orders_by_user: HashMap<UserId, BTreeSet<OrderId>>,
     /// Paid orders by `paid_at`. Paid is final, so an entry never has to move.
     paid_orders: BTreeMap<Timestamp, BTreeSet<OrderId>>,
+    /// Pending orders by deadline, then id: SQLite's `orders_pending_by_expiry`. An order enters
+    /// when placed and leaves when it is paid, cancelled or expired.
+    pending_by_expiry: BTreeSet<(Timestamp, OrderId)>,
     /// The transactional outbox, kept like the SQLite store keeps `order_events`: every event
     /// written with its state change, in id (time) order, for a relay to read.
     order_events: BTreeMap<String, OrderEvent>,
+    /// The ids of the events not yet published, in id order: SQLite's `order_events_unpublished`.
+    unpublished_events: BTreeSet<String>,
     idempotency: HashMap<UserId, HashMap<IdempotencyKey, IdempotencyRecord>>,
     /// Payment event id → when it was received.
     payment_events: HashMap<String, Timestamp>,
     profiles: HashMap<UserId, Profile>,
     reports: BTreeMap<Date, DailyReport>,
+    /// Notifications by id (their event's), which is unique across users as SQLite's primary key is.
+    notifications: HashMap<String, Notification>,
+    /// Each user's notification ids, ascending; read backwards for newest first.
+    notifications_by_user: HashMap<UserId, BTreeSet<String>>,
 }
 
 impl MemoryStore {
@@ -84,6 +95,7 @@ impl State {
     /// anything, so this cannot fail halfway through a write.
     fn record_event(&mut self, event: &OrderEvent) {
         self.order_events.insert(event.id.clone(), event.clone());
+        self.unpublished_events.insert(event.id.clone());
     }
 
     /// Event ids are fresh ULIDs; a repeated one is a bug in the caller, refused like SQLite's

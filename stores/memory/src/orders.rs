@@ -1,11 +1,11 @@
 //! Orders in memory: placing them (stock reservations, the order, its event and its idempotency
-//! record, all or nothing), listing them and cancelling them.
+//! record, all or nothing), listing them, cancelling them and expiring the overdue ones.
 
 use crate::{MemoryStore, State};
 use async_trait::async_trait;
 use orderly_core::domain::{
-    IdempotencyKey, IdempotencyRecord, Order, OrderEvent, OrderId, OrderStatus, Product, ProductId, Stock, Timestamp,
-    UserId,
+    Closing, IdempotencyKey, IdempotencyRecord, Order, OrderEvent, OrderId, OrderStatus, Product, ProductId, Stock,
+    Timestamp, UserId,
 };
 use orderly_core::ports::{Conflict, OrderPlacement, OrderStore, StoreError};
 use std::collections::BTreeMap;
@@ -54,6 +54,9 @@ impl State {
             }
         }
         self.orders.insert(order.id.clone(), order.clone());
+        if order.status == OrderStatus::PendingPayment {
+            self.pending_by_expiry.insert((order.expires_at, order.id.clone()));
+        }
         self.orders_by_user
             .entry(order.user_id.clone())
             .or_default()
@@ -80,27 +83,44 @@ impl State {
             .collect()
     }
 
-    fn cancel_order(&mut self, id: &OrderId, now: Timestamp, event: &OrderEvent) -> Result<Order, StoreError> {
-        // The stored order decides, not the caller's copy: it may have been paid or cancelled
-        // since the caller read it.
+    /// Closes the order the way `closing` says: the stored order decides, not the caller's copy,
+    /// which may have been paid, cancelled or expired since the caller read it.
+    fn close_order(
+        &mut self,
+        id: &OrderId,
+        now: Timestamp,
+        event: &OrderEvent,
+        closing: Closing,
+    ) -> Result<Order, StoreError> {
         let stored = self.orders.get(id).ok_or(Conflict::NotFound)?;
-        if !stored.is_open_at(now) {
+        if !closing.applies_to(stored, now) {
             return Err(Conflict::OrderClosed.into());
         }
         self.event_is_new(event)?;
 
-        let mut cancelled = stored.clone();
-        cancelled.status = OrderStatus::Cancelled;
-        cancelled.updated_at = now;
-        for line in &cancelled.lines {
+        let mut closed = stored.clone();
+        closed.status = closing.status();
+        closed.updated_at = now;
+        for line in &closed.lines {
             if let Some(product) = self.products.get_mut(&line.product_id) {
                 let units = product.stock.units().saturating_add(i64::from(line.quantity.get()));
                 product.stock = Stock::from_stored(units);
             }
         }
-        self.orders.insert(id.clone(), cancelled.clone());
+        self.pending_by_expiry.remove(&(closed.expires_at, id.clone()));
+        self.orders.insert(id.clone(), closed.clone());
         self.record_event(event);
-        Ok(cancelled)
+        Ok(closed)
+    }
+
+    /// Pending orders due at or before `cutoff`, earliest deadline first, then by id.
+    fn overdue_orders(&self, cutoff: Timestamp, limit: usize) -> Result<Vec<Order>, StoreError> {
+        self.pending_by_expiry
+            .iter()
+            .take_while(|(expires_at, _)| *expires_at <= cutoff)
+            .take(limit)
+            .map(|(_, id)| self.indexed_order(id))
+            .collect()
     }
 }
 
@@ -131,7 +151,15 @@ impl OrderStore for MemoryStore {
     }
 
     async fn cancel_order(&self, order: &Order, now: Timestamp, event: &OrderEvent) -> Result<Order, StoreError> {
-        self.lock()?.cancel_order(&order.id, now, event)
+        self.lock()?.close_order(&order.id, now, event, Closing::Cancel)
+    }
+
+    async fn overdue_orders(&self, cutoff: Timestamp, limit: usize) -> Result<Vec<Order>, StoreError> {
+        self.lock()?.overdue_orders(cutoff, limit)
+    }
+
+    async fn expire_order(&self, order: &Order, now: Timestamp, event: &OrderEvent) -> Result<Order, StoreError> {
+        self.lock()?.close_order(&order.id, now, event, Closing::Expire)
     }
 
     async fn idempotency_record(

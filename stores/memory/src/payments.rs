@@ -32,6 +32,7 @@ impl State {
             order.status = OrderStatus::Paid;
             order.paid_at = Some(now);
             order.updated_at = now;
+            self.pending_by_expiry.remove(&(order.expires_at, id.clone()));
         }
         self.paid_orders.entry(now).or_default().insert(id.clone());
         self.payment_events.insert(payment_event_id.to_string(), now);

@@ -9,4 +9,10 @@ async fn fresh_store() -> Arc<dyn Store> {
     Arc::new(MemoryStore::new())
 }
 
+/// The same, as the concrete store: the outbox's cases use it as a `Store` and as an `OutboxStore`.
+async fn fresh_outbox() -> Arc<MemoryStore> {
+    Arc::new(MemoryStore::new())
+}
+
 orderly_store_conformance::conformance_tests!(fresh_store);
+orderly_store_conformance::outbox_conformance_tests!(fresh_outbox);

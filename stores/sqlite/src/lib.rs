@@ -8,11 +8,14 @@
 //! last few. Readers use their own connections and never wait for the writer.
 //!
 //! Each aggregate of the port has its own module (`catalog`, `orders`, `payments`, `profiles`,
-//! `reports`); they reach the database through `connection`.
+//! `reports`, `notifications`), and `outbox` is what a polling relay reads; they reach the database
+//! through `connection`.
 
 mod catalog;
 mod connection;
+mod notifications;
 mod orders;
+mod outbox;
 mod payments;
 mod profiles;
 mod reports;

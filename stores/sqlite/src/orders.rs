@@ -1,14 +1,13 @@
 //! Orders in the `orders` table, with their events (`order_events`) and idempotency records
 //! (`idempotency_records`): placing one reserves every line's stock in the same transaction, and
-//! cancelling one returns it.
+//! cancelling or expiring one returns it. Overdue orders are found through the partial index
+//! `orders_pending_by_expiry`.
 
 use crate::catalog::query_product;
 use crate::connection::{sql, stored};
 use crate::{order_columns, rows, EmbeddedStore};
 use async_trait::async_trait;
-use orderly_core::domain::{
-    IdempotencyKey, IdempotencyRecord, Order, OrderEvent, OrderId, OrderStatus, Timestamp, UserId,
-};
+use orderly_core::domain::{Closing, IdempotencyKey, IdempotencyRecord, Order, OrderEvent, OrderId, Timestamp, UserId};
 use orderly_core::ports::{Conflict, OrderPlacement, OrderStore, StoreError};
 use rusqlite::{params, Connection, OptionalExtension, Transaction};
 
@@ -61,6 +60,50 @@ pub(crate) fn query_idempotency_record(
     })
     .map_err(sql)?
     .transpose()
+}
+
+/// Pending orders due at or before `?1`, earliest deadline first, at most `?2`. The literal
+/// `status = 'pending_payment'` lets SQLite use the partial index `orders_pending_by_expiry`
+/// (a bound parameter would not); ties on the deadline are sorted by id.
+pub(crate) const OVERDUE_ORDERS: &str = concat!(
+    "SELECT ",
+    order_columns!(),
+    " FROM orders WHERE status = 'pending_payment' AND expires_at <= ?1 ORDER BY expires_at, id LIMIT ?2"
+);
+
+impl EmbeddedStore {
+    /// Closes `order` the way `closing` says, in one transaction: the stored order, not the
+    /// caller's copy, decides whether it may; then its status, every line's stock and the event.
+    async fn close_order(
+        &self,
+        order: &Order,
+        now: Timestamp,
+        event: &OrderEvent,
+        closing: Closing,
+    ) -> Result<Order, StoreError> {
+        let (id, event) = (order.id.to_string(), event.clone());
+        self.write(move |tx| {
+            let order = query_order(tx, &id)?.ok_or(Conflict::NotFound)?;
+            if !closing.applies_to(&order, now) {
+                return Err(Conflict::OrderClosed.into());
+            }
+            tx.execute(
+                "UPDATE orders SET status = ?2, updated_at = ?3 WHERE id = ?1",
+                params![id, closing.status().as_str(), now.as_millis()],
+            )
+            .map_err(sql)?;
+            for line in &order.lines {
+                tx.prepare_cached("UPDATE products SET stock = stock + ?2 WHERE id = ?1")
+                    .and_then(|mut stmt| {
+                        stmt.execute(params![line.product_id.as_str(), i64::from(line.quantity.get())])
+                    })
+                    .map_err(sql)?;
+            }
+            insert_event(tx, &event)?;
+            stored(query_order(tx, &id)?, "the closed order")
+        })
+        .await
+    }
 }
 
 #[async_trait]
@@ -161,29 +204,17 @@ impl OrderStore for EmbeddedStore {
     }
 
     async fn cancel_order(&self, order: &Order, now: Timestamp, event: &OrderEvent) -> Result<Order, StoreError> {
-        // The stored order, not the caller's copy, decides: the check and the write are one transaction.
-        let (id, event) = (order.id.to_string(), event.clone());
-        self.write(move |tx| {
-            let order = query_order(tx, &id)?.ok_or(Conflict::NotFound)?;
-            if !order.is_open_at(now) {
-                return Err(Conflict::OrderClosed.into());
-            }
-            tx.execute(
-                "UPDATE orders SET status = ?2, updated_at = ?3 WHERE id = ?1",
-                params![id, OrderStatus::Cancelled.as_str(), now.as_millis()],
-            )
-            .map_err(sql)?;
-            for line in &order.lines {
-                tx.prepare_cached("UPDATE products SET stock = stock + ?2 WHERE id = ?1")
-                    .and_then(|mut stmt| {
-                        stmt.execute(params![line.product_id.as_str(), i64::from(line.quantity.get())])
-                    })
-                    .map_err(sql)?;
-            }
-            insert_event(tx, &event)?;
-            stored(query_order(tx, &id)?, "the cancelled order")
-        })
-        .await
+        self.close_order(order, now, event, Closing::Cancel).await
+    }
+
+    async fn overdue_orders(&self, cutoff: Timestamp, limit: usize) -> Result<Vec<Order>, StoreError> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.read(move |conn| query_orders(conn, OVERDUE_ORDERS, params![cutoff.as_millis(), limit]))
+            .await
+    }
+
+    async fn expire_order(&self, order: &Order, now: Timestamp, event: &OrderEvent) -> Result<Order, StoreError> {
+        self.close_order(order, now, event, Closing::Expire).await
     }
 
     async fn idempotency_record(

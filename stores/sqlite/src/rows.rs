@@ -2,9 +2,9 @@
 //! never a panic.
 
 use orderly_core::domain::{
-    Cents, Currency, DailyReport, Date, Description, DisplayName, IdempotencyKey, IdempotencyRecord, Order, OrderId,
-    OrderLine, OrderStatus, Price, Product, ProductId, ProductName, ProductUnits, Profile, Sku, Stock, Timestamp,
-    UserId,
+    Cents, Currency, DailyReport, Date, Description, DisplayName, IdempotencyKey, IdempotencyRecord, Notification,
+    Order, OrderEvent, OrderEventType, OrderId, OrderLine, OrderStatus, Price, Product, ProductId, ProductName,
+    ProductUnits, Profile, Sku, Stock, Timestamp, UserId,
 };
 use orderly_core::ports::StoreError;
 use rusqlite::Row;
@@ -22,6 +22,20 @@ macro_rules! product_columns {
 macro_rules! order_columns {
     () => {
         "id, user_id, status, lines, total_cents, currency, created_at, updated_at, expires_at, paid_at, refund_due"
+    };
+}
+
+#[macro_export]
+macro_rules! event_columns {
+    () => {
+        "id, kind, order_id, user_id, occurred_at"
+    };
+}
+
+#[macro_export]
+macro_rules! notification_columns {
+    () => {
+        "id, user_id, kind, order_id, message, created_at"
     };
 }
 
@@ -147,6 +161,42 @@ pub fn report(row: &Row<'_>) -> rusqlite::Result<Result<DailyReport, StoreError>
             units_sold: u64::try_from(units_sold).map_err(|e| corrupt("report", e))?,
             top_products: serde_json::from_str::<Vec<ProductUnits>>(&top).map_err(|e| corrupt("report", e))?,
             computed_at: Timestamp::from_millis(computed_at),
+        })
+    })())
+}
+
+pub fn event(row: &Row<'_>) -> rusqlite::Result<Result<OrderEvent, StoreError>> {
+    let id: String = row.get(0)?;
+    let kind: String = row.get(1)?;
+    let order_id: String = row.get(2)?;
+    let user_id: String = row.get(3)?;
+    let occurred_at: i64 = row.get(4)?;
+    Ok((|| {
+        Ok(OrderEvent {
+            id,
+            kind: OrderEventType::parse(&kind).ok_or_else(|| corrupt("order event", kind))?,
+            order_id: OrderId::parse(&order_id).map_err(|e| corrupt("order event", e))?,
+            user_id: UserId::parse(&user_id).map_err(|e| corrupt("order event", e))?,
+            occurred_at: Timestamp::from_millis(occurred_at),
+        })
+    })())
+}
+
+pub fn notification(row: &Row<'_>) -> rusqlite::Result<Result<Notification, StoreError>> {
+    let id: String = row.get(0)?;
+    let user_id: String = row.get(1)?;
+    let kind: String = row.get(2)?;
+    let order_id: String = row.get(3)?;
+    let message: String = row.get(4)?;
+    let created_at: i64 = row.get(5)?;
+    Ok((|| {
+        Ok(Notification {
+            id,
+            kind: OrderEventType::parse(&kind).ok_or_else(|| corrupt("notification", kind))?,
+            order_id: OrderId::parse(&order_id).map_err(|e| corrupt("notification", e))?,
+            user_id: UserId::parse(&user_id).map_err(|e| corrupt("notification", e))?,
+            message,
+            created_at: Timestamp::from_millis(created_at),
         })
     })())
 }

@@ -78,6 +78,16 @@ const MIGRATIONS: &[&str] = &[
         top_products TEXT NOT NULL,
         computed_at INTEGER NOT NULL
     );",
+    // 2: notifications, one per order event (its id is the event's), listed per user newest first.
+    "CREATE TABLE notifications (
+        id TEXT PRIMARY KEY,
+        user_id TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        order_id TEXT NOT NULL,
+        message TEXT NOT NULL,
+        created_at INTEGER NOT NULL
+    );
+    CREATE INDEX notifications_by_user ON notifications (user_id, id);",
 ];
 
 /// Brings the file up to the newest schema, one migration per transaction.
@@ -94,4 +104,139 @@ pub fn migrate(connection: &mut Connection) -> rusqlite::Result<()> {
 
 pub fn newest_version() -> usize {
     MIGRATIONS.len()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::EmbeddedStore;
+    use orderly_core::domain::{Notification, OrderEventType, OrderId, Timestamp, UserId};
+    use orderly_core::ports::{NotificationStore, OrderStore, OutboxStore};
+
+    const ORDER_ID: &str = "01JDB3Z6V4M0Q7YQ6V6X4W1T2A";
+    const EVENT_ID: &str = "01JDB3Z6V4M0Q7YQ6V6X4W1T2S";
+
+    fn version(connection: &Connection) -> usize {
+        connection
+            .query_row("PRAGMA user_version", [], |row| row.get(0))
+            .unwrap()
+    }
+
+    /// A database file as version 1 of Orderly left it: the first migration only, with an order
+    /// and its event in it.
+    fn version_1_file(path: &std::path::Path) {
+        let connection = Connection::open(path).unwrap();
+        connection.execute_batch(MIGRATIONS[0]).unwrap();
+        connection.pragma_update(None, "user_version", 1).unwrap();
+        connection
+            .execute(
+                "INSERT INTO orders (id, user_id, status, lines, total_cents, currency, created_at, updated_at,
+                 expires_at, paid_at, refund_due)
+                 VALUES (?1, 'ada', 'pending_payment', '[]', 0, 'USD', 1000, 1000, 901000, NULL, 0)",
+                [ORDER_ID],
+            )
+            .unwrap();
+        connection
+            .execute(
+                "INSERT INTO order_events (id, kind, order_id, user_id, occurred_at)
+                 VALUES (?1, 'order_placed', ?2, 'ada', 1000)",
+                [EVENT_ID, ORDER_ID],
+            )
+            .unwrap();
+    }
+
+    #[test]
+    fn migrating_a_new_file_reaches_the_newest_version_and_again_changes_nothing() {
+        let mut connection = Connection::open_in_memory().unwrap();
+        migrate(&mut connection).unwrap();
+        assert_eq!(version(&connection), newest_version());
+        assert_eq!(newest_version(), 2);
+        migrate(&mut connection).unwrap();
+        assert_eq!(version(&connection), newest_version());
+    }
+
+    #[test]
+    fn a_version_1_file_gains_the_notifications_table_and_keeps_its_data() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(crate::DATABASE_FILE);
+        version_1_file(&path);
+
+        let mut connection = Connection::open(&path).unwrap();
+        assert_eq!(version(&connection), 1);
+        migrate(&mut connection).unwrap();
+        assert_eq!(version(&connection), 2, "migration 2 is applied, once");
+        let objects: Vec<String> = connection
+            .prepare("SELECT name FROM sqlite_master WHERE name LIKE 'notifications%' ORDER BY name")
+            .unwrap()
+            .query_map([], |row| row.get(0))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap();
+        assert_eq!(objects, ["notifications", "notifications_by_user"]);
+        let orders: i64 = connection
+            .query_row("SELECT count(*) FROM orders WHERE id = ?1", [ORDER_ID], |row| {
+                row.get(0)
+            })
+            .unwrap();
+        assert_eq!(orders, 1, "the version 1 data is still there");
+    }
+
+    /// The store opens a version 1 file, migrates it, reads what version 1 wrote and uses the
+    /// new table.
+    #[tokio::test]
+    async fn the_store_opens_a_version_1_file_and_uses_the_new_table() {
+        let dir = tempfile::tempdir().unwrap();
+        version_1_file(&dir.path().join(crate::DATABASE_FILE));
+
+        let store = EmbeddedStore::open(dir.path()).unwrap();
+        let order_id = OrderId::parse(ORDER_ID).unwrap();
+        let order = store.order(&order_id).await.unwrap().expect("the version 1 order");
+        assert_eq!(order.expires_at, Timestamp::from_millis(901_000));
+        let unpublished = store.unpublished_events(10).await.unwrap();
+        assert_eq!(unpublished.len(), 1, "the version 1 event is still unpublished");
+        assert_eq!(unpublished[0].id, EVENT_ID);
+
+        let ada = UserId::parse("ada").unwrap();
+        let note = Notification::of(&unpublished[0], Timestamp::from_millis(2_000));
+        assert_eq!(note.kind, OrderEventType::OrderPlaced);
+        assert!(store.insert_notification(&note).await.unwrap());
+        assert_eq!(store.notifications_of(&ada, None, 10).await.unwrap(), [note]);
+    }
+
+    /// The listings read through their indexes, never a scan of the table.
+    #[test]
+    fn listings_use_their_indexes() {
+        let mut connection = Connection::open_in_memory().unwrap();
+        migrate(&mut connection).unwrap();
+        let plan = |sql: &str, params: &[&dyn rusqlite::ToSql]| -> String {
+            let mut stmt = connection.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
+            let rows = stmt.query_map(params, |row| row.get::<_, String>(3)).unwrap();
+            rows.collect::<rusqlite::Result<Vec<_>>>().unwrap().join("; ")
+        };
+        for (sql, params, index) in [
+            (
+                crate::orders::OVERDUE_ORDERS,
+                &[&1_000_i64 as &dyn rusqlite::ToSql, &100_i64][..],
+                "orders_pending_by_expiry",
+            ),
+            (
+                crate::outbox::UNPUBLISHED_EVENTS,
+                &[&100_i64 as &dyn rusqlite::ToSql][..],
+                "order_events_unpublished",
+            ),
+            (
+                crate::notifications::NOTIFICATIONS_OF,
+                &[&"ada" as &dyn rusqlite::ToSql, &"~", &100_i64][..],
+                "notifications_by_user",
+            ),
+        ] {
+            let plan = plan(sql, params);
+            assert!(plan.contains(&format!("USING INDEX {index}")), "{sql}: {plan}");
+            // Walking a partial index reads only its rows ("SCAN t USING INDEX"); a bare "SCAN t"
+            // would read the whole table.
+            for step in plan.split("; ").filter(|step| step.starts_with("SCAN")) {
+                assert!(step.contains("USING INDEX"), "{sql} must not scan its table: {plan}");
+            }
+        }
+    }
 }

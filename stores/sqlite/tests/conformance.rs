@@ -16,4 +16,12 @@ async fn fresh_store() -> (Arc<dyn Store>, TempDir) {
     (Arc::new(store), dir)
 }
 
+/// The same, as the concrete store: the outbox's cases use it as a `Store` and as an `OutboxStore`.
+async fn fresh_outbox() -> (Arc<EmbeddedStore>, TempDir) {
+    let dir = tempfile::tempdir().expect("a temporary directory for the database");
+    let store = EmbeddedStore::open(dir.path()).expect("the embedded store opens in an empty directory");
+    (Arc::new(store), dir)
+}
+
 orderly_store_conformance::conformance_tests!(fresh_store);
+orderly_store_conformance::outbox_conformance_tests!(fresh_outbox);

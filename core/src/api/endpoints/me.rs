@@ -1,17 +1,37 @@
-//! `/v1/me`: the caller's own profile.
+//! `/v1/me`: the caller's own profile and notifications.
 
 use super::{json, ApiRequest, ApiResponse};
-use crate::api::input::{json_body, string, Checker};
-use crate::api::views::ProfileView;
+use crate::api::cursor;
+use crate::api::input::{json_body, list_query, string, Checker};
+use crate::api::views::{ListView, NotificationView, ProfileView};
 use crate::auth::Caller;
 use crate::domain::DisplayName;
-use crate::services::profiles;
+use crate::services::{notifications, profiles};
 use crate::{App, Error};
 use http::StatusCode;
 
 pub async fn get(app: &App, caller: &Caller) -> Result<ApiResponse, Error> {
     let profile = profiles::my_profile(app, caller).await?;
     json(StatusCode::OK, &ProfileView::new(&profile))
+}
+
+/// The list whose cursors these are, so a cursor of another list is refused.
+const NOTIFICATIONS: &str = "notifications";
+
+pub async fn notifications(app: &App, caller: &Caller, request: &ApiRequest) -> Result<ApiResponse, Error> {
+    let query = list_query(&request.query)?;
+    let owner = caller.user_id.as_str();
+    let before = match &query.cursor {
+        None => None,
+        Some(text) => Some(cursor::decode(&app.cursor_key, NOTIFICATIONS, owner, text)?),
+    };
+    let (page, more) = notifications::notifications_of(app, &caller.user_id, before.as_deref(), query.limit).await?;
+    let next_cursor = match (more, page.last()) {
+        (true, Some(last)) => Some(cursor::encode(&app.cursor_key, NOTIFICATIONS, owner, &last.id)),
+        _ => None,
+    };
+    let items = page.iter().map(NotificationView::new).collect();
+    json(StatusCode::OK, &ListView { items, next_cursor })
 }
 
 pub async fn update(app: &App, caller: &Caller, request: &ApiRequest) -> Result<ApiResponse, Error> {

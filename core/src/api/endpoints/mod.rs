@@ -53,6 +53,7 @@ handlers! {
     check_health(app, _call) => health(app);
     get_profile(app, call) => me::get(app, call.caller()?);
     update_profile(app, call) => me::update(app, call.caller()?, call.request);
+    list_notifications(app, call) => me::notifications(app, call.caller()?, call.request);
     list_products(app, call) => products::list(app, call.request);
     create_product(app, call) => products::create(app, call.request);
     get_product(app, call) => products::get(app, call.param()?);

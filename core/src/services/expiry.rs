@@ -1,0 +1,51 @@
+//! The expiry sweep: unpaid orders past their deadline become `expired` for good, give their
+//! stock back and emit `order_expired`.
+//!
+//! Safe to run twice, late or concurrently: each order is expired by a conditional write that only
+//! succeeds while it is still pending and past due, so a payment, a cancel or another sweep racing
+//! it either wins (and the sweep leaves the order alone) or loses (and finds it closed).
+
+use super::orders::order_event;
+use super::App;
+use crate::domain::{OrderEventType, Timestamp};
+use crate::ports::{Conflict, StoreError};
+use crate::Error;
+
+/// Orders read per page of the pending-order index.
+const PAGE: usize = 100;
+/// Pages per sweep, so one run stays well inside a function's timeout; the next run goes on.
+const MAX_PAGES: usize = 20;
+
+/// What one sweep did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ExpirySweep {
+    /// Orders this sweep expired.
+    pub expired: usize,
+    /// Overdue orders that something else closed first (paid, cancelled, or another sweep).
+    pub closed_by_others: usize,
+}
+
+/// Expires every order whose deadline is at or before the sweep's cutoff: the schedule's own time
+/// (`scheduled_at`, the same for every retry of one run), but never later than the clock, so a
+/// sweep whose schedule runs ahead never expires an order a buyer may still pay.
+pub async fn expire_overdue_orders(app: &App, scheduled_at: Timestamp) -> Result<ExpirySweep, Error> {
+    let cutoff = scheduled_at.min(app.now());
+    let mut sweep = ExpirySweep::default();
+    for _ in 0..MAX_PAGES {
+        let overdue = app.store.overdue_orders(cutoff, PAGE).await?;
+        let full_page = overdue.len() == PAGE;
+        for order in &overdue {
+            let event = order_event(app, order, OrderEventType::OrderExpired);
+            match app.store.expire_order(order, app.now(), &event).await {
+                Ok(_) => sweep.expired += 1,
+                Err(StoreError::Conflict(Conflict::OrderClosed | Conflict::NotFound)) => sweep.closed_by_others += 1,
+                // A failure stops the sweep: the run fails, its retry (or the next run) resumes.
+                Err(other) => return Err(other.into()),
+            }
+        }
+        if !full_page {
+            break;
+        }
+    }
+    Ok(sweep)
+}

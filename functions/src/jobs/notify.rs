@@ -1,0 +1,49 @@
+//! `notify`: an SQS batch of order events, each turned into its user's notification.
+//!
+//! Each message is handled on its own: one that cannot be parsed or stored is reported in
+//! `batchItemFailures` by its `messageId`, so SQS redelivers only it (and, after the queue's
+//! `maxReceiveCount`, moves it to the dead-letter queue) while the rest of the batch is done.
+//! Recording a notification is idempotent per event id, so a redelivered message tells no one twice.
+
+use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
+use orderly_core::domain::OrderEvent;
+use orderly_core::services::notifications::notify_user;
+use orderly_core::App;
+
+/// Why a batch could not be answered message by message.
+#[derive(Debug, thiserror::Error)]
+#[error("message {index} of the batch failed ({reason}) and has no messageId to report it by")]
+pub struct UnreportableFailure {
+    index: usize,
+    reason: String,
+}
+
+/// Handles a batch; the failures to report, by `messageId`. A message without an id that fails
+/// cannot be reported (an empty or unknown `itemIdentifier` fails the whole batch anyway), so
+/// then the whole batch is failed, explicitly: redelivery is safe because recording is idempotent.
+pub async fn notify_batch(app: &App, batch: &SqsEvent) -> Result<SqsBatchResponse, UnreportableFailure> {
+    let mut response = SqsBatchResponse::default();
+    for (index, message) in batch.records.iter().enumerate() {
+        let Err(reason) = notify_one(app, message).await else {
+            continue;
+        };
+        match message.message_id.as_deref().filter(|id| !id.is_empty()) {
+            Some(id) => {
+                tracing::warn!(message_id = id, %reason, "message failed; SQS will redeliver it");
+                let mut failure = BatchItemFailure::default();
+                failure.item_identifier = id.to_string();
+                response.batch_item_failures.push(failure);
+            }
+            None => return Err(UnreportableFailure { index, reason }),
+        }
+    }
+    Ok(response)
+}
+
+async fn notify_one(app: &App, message: &SqsMessage) -> Result<(), String> {
+    let body = message.body.as_deref().ok_or("the message has no body")?;
+    let event = OrderEvent::from_message(body)?;
+    let told_now = notify_user(app, &event).await.map_err(|e| e.to_string())?;
+    tracing::info!(event_id = %event.id, kind = event.kind.as_str(), told_now, "notification recorded");
+    Ok(())
+}

@@ -1,0 +1,229 @@
+//! The asynchronous half, in-process: what SQS, the table's stream and EventBridge Scheduler do
+//! when deployed, the local server does with three background workers over the same core jobs.
+//!
+//! - the relay polls the outbox and hands each event straight to the notification job (an
+//!   in-process queue: an event is marked published only once its notification is recorded, so
+//!   one that fails, or is cut short by a crash, is relayed again);
+//! - the expiry sweep runs every few seconds;
+//! - the daily report runs at 00:05 UTC, and once at start-up for yesterday if it is missing (a
+//!   laptop is often asleep at midnight).
+
+use async_trait::async_trait;
+use orderly_core::domain::{OrderEvent, Timestamp};
+use orderly_core::ports::{EventPublisher, OutboxStore, PublishFailure};
+use orderly_core::services::{expiry, notifications, relay, reports};
+use orderly_core::{App, ConfigError};
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::task::JoinHandle;
+
+/// How often the relay looks for new events, in milliseconds (default 200).
+pub const RELAY_INTERVAL_MS: &str = "ORDERLY_RELAY_INTERVAL_MS";
+/// How often the expiry sweep runs, in milliseconds (default 2000).
+pub const EXPIRY_SWEEP_INTERVAL_MS: &str = "ORDERLY_EXPIRY_SWEEP_INTERVAL_MS";
+
+/// Events the relay takes per pass; a full pass is followed at once by the next.
+const RELAY_BATCH: usize = 100;
+/// When the daily report runs: minutes after midnight UTC, as the deployed schedule.
+const DAILY_REPORT_MINUTE: i64 = 5;
+const MILLIS_PER_DAY: i64 = 86_400_000;
+
+/// The workers' timing, read once at start-up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct JobSettings {
+    pub relay_interval: Duration,
+    pub expiry_interval: Duration,
+}
+
+impl JobSettings {
+    pub fn from_vars(vars: &HashMap<String, String>) -> Result<Self, ConfigError> {
+        Ok(JobSettings {
+            relay_interval: interval(vars, RELAY_INTERVAL_MS, 200)?,
+            expiry_interval: interval(vars, EXPIRY_SWEEP_INTERVAL_MS, 2_000)?,
+        })
+    }
+}
+
+/// An interval of 10 ms to one day; anything else is refused by name.
+fn interval(vars: &HashMap<String, String>, variable: &'static str, default_ms: u64) -> Result<Duration, ConfigError> {
+    match vars.get(variable) {
+        None => Ok(Duration::from_millis(default_ms)),
+        Some(text) => match text.trim().parse::<u64>() {
+            Ok(ms @ 10..=86_400_000) => Ok(Duration::from_millis(ms)),
+            _ => Err(ConfigError::new(
+                variable,
+                "must be a whole number of milliseconds from 10 to 86400000",
+            )),
+        },
+    }
+}
+
+/// The notification job as the relay's publisher: in-process, no queue in between.
+pub struct NotifyInProcess {
+    app: Arc<App>,
+}
+
+impl NotifyInProcess {
+    pub fn new(app: Arc<App>) -> Self {
+        NotifyInProcess { app }
+    }
+}
+
+#[async_trait]
+impl EventPublisher for NotifyInProcess {
+    async fn publish(&self, events: &[OrderEvent]) -> Vec<PublishFailure> {
+        let mut failed = Vec::new();
+        for event in events {
+            if let Err(error) = notifications::notify_user(&self.app, event).await {
+                failed.push(PublishFailure {
+                    event_id: event.id.clone(),
+                    reason: error.to_string(),
+                });
+            }
+        }
+        failed
+    }
+}
+
+/// The running workers; dropping this does not stop them, [`Workers::stop`] does.
+pub struct Workers {
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Workers {
+    /// Starts the workers. Without an outbox to read (the table's stream could not be found)
+    /// there is no relay, and the log says so.
+    pub fn start(app: Arc<App>, outbox: Option<Arc<dyn OutboxStore>>, settings: JobSettings) -> Self {
+        let mut tasks = Vec::new();
+        match outbox {
+            Some(outbox) => tasks.push(tokio::spawn(relay_forever(
+                app.clone(),
+                outbox,
+                settings.relay_interval,
+            ))),
+            None => tracing::warn!("no outbox to relay: events are kept, but no notification is written"),
+        }
+        tasks.push(tokio::spawn(sweep_forever(app.clone(), settings.expiry_interval)));
+        tasks.push(tokio::spawn(report_daily_forever(app)));
+        Workers { tasks }
+    }
+
+    /// Stops the workers. A store write in flight completes or not as a whole (each is one
+    /// transaction), and whatever was not done is picked up by the next start.
+    pub async fn stop(self) {
+        for task in &self.tasks {
+            task.abort();
+        }
+        for task in self.tasks {
+            // An aborted task's JoinError says only that it was aborted.
+            let _ = task.await;
+        }
+    }
+}
+
+async fn relay_forever(app: Arc<App>, outbox: Arc<dyn OutboxStore>, interval: Duration) {
+    let publisher = NotifyInProcess::new(app.clone());
+    loop {
+        tokio::time::sleep(interval).await;
+        loop {
+            match relay::relay_outbox(&app, outbox.as_ref(), &publisher, RELAY_BATCH).await {
+                Ok(pass) => {
+                    for failure in &pass.failed {
+                        tracing::warn!(event_id = %failure.event_id, reason = %failure.reason, "event not relayed; retrying");
+                    }
+                    if pass.published < RELAY_BATCH || !pass.failed.is_empty() {
+                        break;
+                    }
+                }
+                Err(error) => {
+                    tracing::warn!(%error, "the relay cannot read the outbox; retrying");
+                    break;
+                }
+            }
+        }
+    }
+}
+
+async fn sweep_forever(app: Arc<App>, interval: Duration) {
+    loop {
+        tokio::time::sleep(interval).await;
+        match expiry::expire_overdue_orders(&app, app.now()).await {
+            Ok(sweep) if sweep.expired > 0 => tracing::info!(expired = sweep.expired, "expired overdue orders"),
+            Ok(_) => {}
+            Err(error) => tracing::warn!(%error, "the expiry sweep failed; it runs again"),
+        }
+    }
+}
+
+async fn report_daily_forever(app: Arc<App>) {
+    let yesterday = app.now().date().previous();
+    match app.store.report(yesterday).await {
+        Ok(Some(_)) => {}
+        Ok(None) => run_daily_report(&app, app.now()).await,
+        Err(error) => tracing::warn!(%error, "cannot check for yesterday's report"),
+    }
+    loop {
+        let next = next_daily_report(app.now());
+        let wait = u64::try_from(next.as_millis() - app.now().as_millis()).unwrap_or(0);
+        tokio::time::sleep(Duration::from_millis(wait)).await;
+        run_daily_report(&app, next).await;
+    }
+}
+
+async fn run_daily_report(app: &App, scheduled_at: Timestamp) {
+    match reports::report_previous_day(app, scheduled_at).await {
+        Ok(report) => tracing::info!(date = %report.date, orders_paid = report.orders_paid, "daily report computed"),
+        Err(error) => tracing::warn!(%error, "the daily report failed; `orderly jobs report` runs it by hand"),
+    }
+}
+
+/// The first 00:05 UTC strictly after `now`.
+pub fn next_daily_report(now: Timestamp) -> Timestamp {
+    let offset = DAILY_REPORT_MINUTE * 60_000;
+    let today = now.as_millis().div_euclid(MILLIS_PER_DAY) * MILLIS_PER_DAY + offset;
+    Timestamp::from_millis(if today > now.as_millis() {
+        today
+    } else {
+        today + MILLIS_PER_DAY
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(text: &str) -> Timestamp {
+        Timestamp::parse_rfc3339(text).unwrap()
+    }
+
+    #[test]
+    fn the_daily_report_runs_at_the_next_five_past_midnight() {
+        assert_eq!(
+            next_daily_report(at("2026-11-28T00:04:59.999Z")),
+            at("2026-11-28T00:05:00Z")
+        );
+        assert_eq!(
+            next_daily_report(at("2026-11-28T00:05:00Z")),
+            at("2026-11-29T00:05:00Z")
+        );
+        assert_eq!(
+            next_daily_report(at("2026-12-31T23:59:00Z")),
+            at("2027-01-01T00:05:00Z")
+        );
+    }
+
+    #[test]
+    fn intervals_have_defaults_and_bad_ones_are_named() {
+        let vars = |pairs: &[(&str, &str)]| pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let defaults = JobSettings::from_vars(&vars(&[])).unwrap();
+        assert_eq!(defaults.relay_interval, Duration::from_millis(200));
+        assert_eq!(defaults.expiry_interval, Duration::from_secs(2));
+        let set = JobSettings::from_vars(&vars(&[(EXPIRY_SWEEP_INTERVAL_MS, "50")])).unwrap();
+        assert_eq!(set.expiry_interval, Duration::from_millis(50));
+        for bad in ["", "0", "9", "-5", "1.5", "fast", "86400001"] {
+            let error = JobSettings::from_vars(&vars(&[(RELAY_INTERVAL_MS, bad)])).unwrap_err();
+            assert!(error.to_string().contains(RELAY_INTERVAL_MS), "{bad:?}: {error}");
+        }
+    }
+}
