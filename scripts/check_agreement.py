@@ -85,8 +85,6 @@ SCHEDULED_TIME = "<aws.scheduler.scheduled-time>"
 # Other shapes every scheduled job must accept, as events/variants/<name>-<variant>.json: the
 # configured input with `detail` as the string "{}", and an EventBridge rule's own Scheduled Event.
 SCHEDULE_VARIANTS = ("detail-string", "eventbridge-rule")
-# DynamoDB Streams keeps a record 24 hours; a record it trims before Lambda gave it up is lost.
-STREAM_RETENTION_SECONDS = 24 * 3600
 # SQS keeps a message 4 days unless the queue says otherwise (MessageRetentionPeriod).
 SQS_DEFAULT_RETENTION_SECONDS = 4 * 24 * 3600
 # An order event item's attributes (docs/data-model.md), as the stream's NewImage carries them.
@@ -134,7 +132,8 @@ EXPECTED_ACCESS: dict[str, tuple[set[str], set[str]]] = {
 # What an event source mapping, a schedule or an on-failure destination needs, SAM grants itself.
 # SendMessageBatch is authorised as sqs:SendMessage.
 EXPECTED_MESSAGING: dict[str, set[tuple[str, str]]] = {
-    "relay-events": {("sqs:SendMessage", "EventsQueue")},  # SendMessageBatch of the events
+    # SendMessageBatch of the events; SendMessage of an unreadable record to its dead-letter queue.
+    "relay-events": {("sqs:SendMessage", "EventsQueue"), ("sqs:SendMessage", "RelayDeadLetterQueue")},
 }
 
 
@@ -942,14 +941,16 @@ def check_job_triggers(s: Sources) -> list[str]:
             if props.get("BisectBatchOnFunctionError") is not True:
                 problems.append(f"{where}: BisectBatchOnFunctionError is not true")
             age = props.get("MaximumRecordAgeInSeconds")
-            if not isinstance(age, int) or not 60 <= age < STREAM_RETENTION_SECONDS:
+            if age != -1:
                 problems.append(
-                    f"{where}: MaximumRecordAgeInSeconds {age!r}; want 60 to {STREAM_RETENTION_SECONDS - 1}, "
-                    "so a failing batch goes to its dead-letter queue before the stream trims it"
+                    f"{where}: MaximumRecordAgeInSeconds {age!r}; want -1, so a failed publish is retried "
+                    "for as long as the stream keeps the record, never given up earlier"
                 )
             retries = props.get("MaximumRetryAttempts")
-            if not isinstance(retries, int) or retries == 0 or retries < -1:
-                problems.append(f"{where}: MaximumRetryAttempts {retries!r}; a failed batch must be retried")
+            if retries != -1:
+                problems.append(
+                    f"{where}: MaximumRetryAttempts {retries!r}; want -1, a failed publish retried until it succeeds"
+                )
             on_failure = m(m(props.get("DestinationConfig")).get("OnFailure"))
             if on_failure.get("Type") != "SQS" or get_att(on_failure.get("Destination")) not in queues:
                 problems.append(f"{where}: DestinationConfig.OnFailure is not a queue of the template (Type SQS)")

@@ -64,8 +64,20 @@ impl Shop {
         let gated = RaceGate {
             inner: memory.clone(),
             gate: Barrier::new(racers),
+            unavailable_for: Mutex::new(None),
         };
         Shop::on(Arc::new(gated), memory)
+    }
+
+    /// A shop whose store cannot expire `order` (it answers "unavailable"), and works otherwise.
+    fn failing_to_expire(order: &Mutex<Option<OrderId>>) -> (Self, Arc<RaceGate>) {
+        let memory = MemoryStore::new();
+        let store = Arc::new(RaceGate {
+            inner: memory.clone(),
+            gate: Barrier::new(1),
+            unavailable_for: Mutex::new(order.lock().unwrap_or_else(|e| e.into_inner()).clone()),
+        });
+        (Shop::on(store.clone(), memory), store)
     }
 
     fn on(store: Arc<dyn Store>, memory: MemoryStore) -> Self {
@@ -919,6 +931,45 @@ async fn the_sweep_expires_only_overdue_unpaid_orders_and_returns_their_stock_on
 }
 
 #[tokio::test]
+async fn an_order_the_store_fails_on_holds_back_no_other_and_is_expired_by_the_next_run() {
+    let no_order = Mutex::new(None);
+    let (shop, store) = Shop::failing_to_expire(&no_order);
+    let teapot = shop.product(10).await;
+    let ada = buyer("ada");
+    let first = shop.order(&ada, &[(&teapot.id, 1)]).await;
+    let behind = shop.order(&ada, &[(&teapot.id, 2)]).await;
+    *store.unavailable_for.lock().unwrap_or_else(|e| e.into_inner()) = Some(first.id.clone());
+    shop.advance(TTL_SECONDS);
+
+    let sweep = expiry::expire_overdue_orders(&shop.app, shop.now())
+        .await
+        .expect("a sweep");
+
+    assert_eq!((sweep.expired, sweep.failed), (1, 1), "{sweep:?}");
+    assert!(
+        sweep
+            .first_failure
+            .as_deref()
+            .is_some_and(|f| f.contains(first.id.as_str())),
+        "{sweep:?}"
+    );
+    assert_eq!(
+        shop.stored(&behind).await.status,
+        OrderStatus::Expired,
+        "the one behind it is not held back"
+    );
+    assert_eq!(shop.stored(&first).await.status, OrderStatus::PendingPayment);
+    assert_eq!(shop.stock(&teapot).await, 9);
+
+    *store.unavailable_for.lock().unwrap_or_else(|e| e.into_inner()) = None;
+    let next = expiry::expire_overdue_orders(&shop.app, shop.now())
+        .await
+        .expect("the next run");
+    assert_eq!((next.expired, next.failed), (1, 0));
+    assert_eq!(shop.stock(&teapot).await, 10);
+}
+
+#[tokio::test]
 async fn the_sweep_keys_off_the_schedules_time_but_never_runs_ahead_of_the_clock() {
     let shop = Shop::new();
     let teapot = shop.product(5).await;
@@ -1115,11 +1166,13 @@ async fn the_scheduled_report_is_the_previous_days_and_a_rerun_changes_nothing()
 // ---------------------------------------------------------------------------------------------
 // The race gate: the memory store, except that `order_inputs` waits until every racer has read.
 // The racers then all write believing the key free, so the losers meet the store's key conflict
-// (the path a real race takes) instead of finding the winner's record on their first read.
+// (the path a real race takes) instead of finding the winner's record on their first read. It can
+// also be told to fail expiring one order, as an overloaded store would.
 
 struct RaceGate {
     inner: MemoryStore,
     gate: Barrier,
+    unavailable_for: Mutex<Option<OrderId>>,
 }
 
 #[async_trait]
@@ -1181,6 +1234,9 @@ impl OrderStore for RaceGate {
         self.inner.overdue_orders(cutoff, limit).await
     }
     async fn expire_order(&self, order: &Order, now: Timestamp, event: &OrderEvent) -> Result<Order, StoreError> {
+        if self.unavailable_for.lock().unwrap_or_else(|e| e.into_inner()).as_ref() == Some(&order.id) {
+            return Err(StoreError::Unavailable("throttled".into()));
+        }
         self.inner.expire_order(order, now, event).await
     }
     async fn cancel_order(&self, order: &Order, now: Timestamp, event: &OrderEvent) -> Result<Order, StoreError> {

@@ -1,6 +1,8 @@
 //! The events queue (SQS) as the relay's publisher: each event is one message whose body is the
-//! contract's event JSON, sent in batches of up to ten (SQS's limit per `SendMessageBatch`).
+//! contract's event JSON, sent in batches of up to ten (SQS's limit per `SendMessageBatch`); and
+//! the relay's dead-letter queue, where it sets aside what it cannot read.
 
+use crate::jobs::relay::SetAside;
 use async_trait::async_trait;
 use aws_sdk_sqs::types::{MessageAttributeValue, SendMessageBatchRequestEntry};
 use aws_sdk_sqs::Client;
@@ -85,5 +87,39 @@ impl EventPublisher for SqsPublisher {
             failed.extend(self.send(chunk).await);
         }
         failed
+    }
+}
+
+/// A queue that keeps what the relay set aside.
+pub struct SqsDeadLetters {
+    client: Client,
+    queue_url: String,
+}
+
+impl SqsDeadLetters {
+    pub fn new(client: Client, queue_url: impl Into<String>) -> Self {
+        SqsDeadLetters {
+            client,
+            queue_url: queue_url.into(),
+        }
+    }
+}
+
+#[async_trait]
+impl SetAside for SqsDeadLetters {
+    async fn set_aside(&self, record: String) -> Result<(), String> {
+        self.client
+            .send_message()
+            .queue_url(&self.queue_url)
+            .message_body(record)
+            .send()
+            .await
+            .map(drop)
+            .map_err(|error| {
+                format!(
+                    "SendMessage failed: {}",
+                    aws_sdk_sqs::error::DisplayErrorContext(&error)
+                )
+            })
     }
 }

@@ -18,7 +18,7 @@ use orderly_core::domain::{OrderEvent, UserId};
 use orderly_core::jobs::JOBS;
 use orderly_core::services::notifications::notifications_of;
 use orderly_functions::jobs::{self, notify, relay, schedule::ScheduledEvent};
-use orderly_functions::sqs::SqsPublisher;
+use orderly_functions::sqs::{SqsDeadLetters, SqsPublisher};
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
@@ -336,6 +336,11 @@ async fn a_message_that_keeps_failing_lands_in_the_dead_letter_queue_and_blocks_
 
 // ---- relay-events ----
 
+/// A dead-letter queue that does not exist: any record set aside there fails the test's batch.
+fn nowhere(client: &aws_sdk_sqs::Client) -> SqsDeadLetters {
+    SqsDeadLetters::new(client.clone(), "http://127.0.0.1:1/000000000000/no-such-queue")
+}
+
 fn stream_batch(value: &Value) -> StreamBatch {
     serde_json::from_value(value.clone()).unwrap_or_else(|e| panic!("not a DynamoDB stream event: {e}\n{value:#}"))
 }
@@ -347,7 +352,7 @@ async fn relay_events_answers_its_event_by_publishing_each_event_to_the_queue() 
     let publisher = SqsPublisher::new(client.clone(), &url);
     let sample = event("relay-events");
 
-    let response = relay::relay_batch(&publisher, &stream_batch(&sample))
+    let response = relay::relay_batch(&publisher, &nowhere(&client), &stream_batch(&sample))
         .await
         .expect("a batch answer");
 
@@ -418,7 +423,7 @@ async fn every_event_the_tables_stream_carries_reaches_the_queue_and_its_user() 
 
     let client = sqs();
     let (url, _) = queue(&client, None).await;
-    let relayed = relay::relay_batch(&SqsPublisher::new(client.clone(), &url), &batch)
+    let relayed = relay::relay_batch(&SqsPublisher::new(client.clone(), &url), &nowhere(&client), &batch)
         .await
         .expect("relay");
     assert!(relayed.batch_item_failures.is_empty(), "{relayed:?}");
@@ -453,6 +458,57 @@ async fn every_event_the_tables_stream_carries_reaches_the_queue_and_its_user() 
 }
 
 #[tokio::test]
+async fn an_unreadable_event_item_is_set_aside_and_holds_back_nothing() {
+    let client = sqs();
+    let (url, _) = queue(&client, None).await;
+    let (dead_letters, _) = queue(&client, None).await;
+    let mut sample = event("relay-events");
+    let records = sample["Records"].as_array_mut().unwrap();
+    let good = records.len();
+    let mut broken = records[0].clone();
+    broken["eventID"] = json!("broken-record");
+    broken["dynamodb"]["SequenceNumber"] = json!("1");
+    broken["dynamodb"]["NewImage"]["kind"] = json!({"S": "order_shipped"});
+    records.insert(0, broken);
+    let batch = stream_batch(&sample);
+
+    // The dead-letter queue cannot be reached: the record is retried, by its sequence number.
+    let held = relay::relay_batch(&SqsPublisher::new(client.clone(), &url), &nowhere(&client), &batch)
+        .await
+        .expect("a batch answer");
+    let held: Vec<_> = held
+        .batch_item_failures
+        .iter()
+        .map(|f| f.item_identifier.clone())
+        .collect();
+    assert_eq!(held, [Some("1".to_string())]);
+    drain(&client, &url).await;
+
+    let response = relay::relay_batch(
+        &SqsPublisher::new(client.clone(), &url),
+        &SqsDeadLetters::new(client.clone(), &dead_letters),
+        &batch,
+    )
+    .await
+    .expect("a batch answer");
+
+    assert!(response.batch_item_failures.is_empty(), "{response:?}");
+    assert_eq!(drain(&client, &url).await.len(), good, "every readable event published");
+    let set_aside = drain(&client, &dead_letters).await;
+    assert_eq!(set_aside.len(), 1);
+    let kept: Value = serde_json::from_str(&set_aside[0]).unwrap();
+    assert!(kept["reason"].as_str().unwrap().contains("order_shipped"), "{kept}");
+    assert_eq!(
+        kept["record"]["eventID"], "broken-record",
+        "the whole record is kept: {kept}"
+    );
+    assert_eq!(
+        kept["record"]["dynamodb"]["NewImage"]["kind"],
+        json!({"S": "order_shipped"})
+    );
+}
+
+#[tokio::test]
 async fn a_failed_publish_is_reported_by_sequence_number_and_succeeds_on_the_retry() {
     let client = sqs();
     let (url, _) = queue(&client, None).await;
@@ -466,9 +522,13 @@ async fn a_failed_publish_is_reported_by_sequence_number_and_succeeds_on_the_ret
         .collect();
 
     let missing_queue = format!("{url}-that-does-not-exist");
-    let failed = relay::relay_batch(&SqsPublisher::new(client.clone(), missing_queue), &batch)
-        .await
-        .expect("a batch answer");
+    let failed = relay::relay_batch(
+        &SqsPublisher::new(client.clone(), missing_queue),
+        &nowhere(&client),
+        &batch,
+    )
+    .await
+    .expect("a batch answer");
     let reported: Vec<String> = failed
         .batch_item_failures
         .iter()
@@ -481,7 +541,7 @@ async fn a_failed_publish_is_reported_by_sequence_number_and_succeeds_on_the_ret
     assert!(drain(&client, &url).await.is_empty());
 
     // Lambda retries the batch; this time the queue answers.
-    let retried = relay::relay_batch(&SqsPublisher::new(client.clone(), &url), &batch)
+    let retried = relay::relay_batch(&SqsPublisher::new(client.clone(), &url), &nowhere(&client), &batch)
         .await
         .expect("retry");
     assert!(retried.batch_item_failures.is_empty());
@@ -577,8 +637,9 @@ async fn report_previous_day_answers_its_event_and_a_rerun_gives_the_same_report
     let product = h.create_product(10).await;
     let buyer = event("create-order");
     let order = h.place_order(&buyer, product["id"].as_str().unwrap(), 2).await;
-    h.pay(&buyer, &order).await;
-    let today = now().date();
+    let paid = h.pay(&buyer, &order).await;
+    // The day it was paid (not "today", which may have turned since).
+    let today = orderly_core::domain::Date::parse(&paid["paid_at"].as_str().unwrap()[..10]).unwrap();
     let (_, midnight) = today.bounds();
     let five_past = midnight.plus_seconds(300).to_rfc3339();
 

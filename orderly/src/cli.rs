@@ -165,8 +165,8 @@ pub enum CliError {
     Client(#[from] client::ClientError),
     #[error("the job failed: {0}")]
     Job(#[from] orderly_core::Error),
-    #[error("{0}")]
-    NoOutbox(&'static str),
+    #[error("the job did not finish: {0}")]
+    Incomplete(String),
 }
 
 pub async fn run(cli: Cli) -> Result<(), CliError> {
@@ -241,25 +241,25 @@ async fn open_store(kind: StoreKind, data_dir: &std::path::Path) -> Result<store
 /// `orderly jobs <job>`: one run, with what it did printed as JSON.
 async fn run_job_once(
     app: &orderly_core::App,
-    outbox: Option<std::sync::Arc<dyn orderly_core::ports::OutboxStore>>,
+    outbox: std::sync::Arc<dyn orderly_core::ports::OutboxStore>,
     job: JobCommand,
 ) -> Result<(), CliError> {
     use orderly_core::services::{expiry, relay, reports};
+    // What the job could not do: printed with the rest, then the command fails.
+    let mut incomplete = None;
     let answer = match job {
         JobCommand::List { json } => {
             print_jobs(json);
             return Ok(());
         }
         JobCommand::Relay => {
-            let outbox = outbox.ok_or(CliError::NoOutbox(
-                "the table's stream cannot be read (see the log), so there is nothing to relay",
-            ))?;
             let publisher = jobs::NotifyInProcess::new(std::sync::Arc::new(app.clone()));
             let mut published = 0;
             loop {
                 let pass = relay::relay_outbox(app, outbox.as_ref(), &publisher, 100).await?;
                 published += pass.published;
                 if !pass.failed.is_empty() {
+                    incomplete = Some(format!("{} event(s) were not relayed", pass.failed.len()));
                     let failed: Vec<_> = pass
                         .failed
                         .iter()
@@ -275,7 +275,18 @@ async fn run_job_once(
         JobCommand::Expire { at } => {
             let at = at.unwrap_or_else(|| app.now());
             let sweep = expiry::expire_overdue_orders(app, at).await?;
-            serde_json::json!({"scheduled_at": at, "expired": sweep.expired, "closed_by_others": sweep.closed_by_others})
+            if let Some(reason) = &sweep.first_failure {
+                incomplete = Some(format!(
+                    "{} overdue order(s) were not expired, the first: {reason}",
+                    sweep.failed
+                ));
+            }
+            serde_json::json!({
+                "scheduled_at": at,
+                "expired": sweep.expired,
+                "closed_by_others": sweep.closed_by_others,
+                "failed": sweep.failed,
+            })
         }
         JobCommand::Report { at } => {
             let report = reports::report_previous_day(app, at.unwrap_or_else(|| app.now())).await?;
@@ -283,7 +294,10 @@ async fn run_job_once(
         }
     };
     let _ = std::io::Write::write_all(&mut std::io::stdout().lock(), format!("{answer}\n").as_bytes());
-    Ok(())
+    match incomplete {
+        Some(what) => Err(CliError::Incomplete(what)),
+        None => Ok(()),
+    }
 }
 
 /// The jobs, in the order an event travels.

@@ -92,20 +92,13 @@ pub struct Workers {
 }
 
 impl Workers {
-    /// Starts the workers. Without an outbox to read (the table's stream could not be found)
-    /// there is no relay, and the log says so.
-    pub fn start(app: Arc<App>, outbox: Option<Arc<dyn OutboxStore>>, settings: JobSettings) -> Self {
-        let mut tasks = Vec::new();
-        match outbox {
-            Some(outbox) => tasks.push(tokio::spawn(relay_forever(
-                app.clone(),
-                outbox,
-                settings.relay_interval,
-            ))),
-            None => tracing::warn!("no outbox to relay: events are kept, but no notification is written"),
-        }
-        tasks.push(tokio::spawn(sweep_forever(app.clone(), settings.expiry_interval)));
-        tasks.push(tokio::spawn(report_daily_forever(app)));
+    /// Starts the workers: the relay over `outbox`, the expiry sweep and the daily report.
+    pub fn start(app: Arc<App>, outbox: Arc<dyn OutboxStore>, settings: JobSettings) -> Self {
+        let tasks = vec![
+            tokio::spawn(relay_forever(app.clone(), outbox, settings.relay_interval)),
+            tokio::spawn(sweep_forever(app.clone(), settings.expiry_interval)),
+            tokio::spawn(report_daily_forever(app)),
+        ];
         Workers { tasks }
     }
 
@@ -149,12 +142,22 @@ async fn sweep_forever(app: Arc<App>, interval: Duration) {
     loop {
         tokio::time::sleep(interval).await;
         match expiry::expire_overdue_orders(&app, app.now()).await {
-            Ok(sweep) if sweep.expired > 0 => tracing::info!(expired = sweep.expired, "expired overdue orders"),
-            Ok(_) => {}
+            Ok(sweep) => {
+                if sweep.expired > 0 {
+                    tracing::info!(expired = sweep.expired, "expired overdue orders");
+                }
+                if let Some(reason) = sweep.first_failure {
+                    tracing::warn!(failed = sweep.failed, %reason, "some overdue orders were not expired; the next sweep retries");
+                }
+            }
             Err(error) => tracing::warn!(%error, "the expiry sweep failed; it runs again"),
         }
     }
 }
+
+/// Longest sleep between looks at the clock: a laptop's suspend stops a sleep's count, so the
+/// worker wakes often and compares the wall clock instead of trusting one long sleep.
+const CLOCK_CHECK: Duration = Duration::from_secs(60);
 
 async fn report_daily_forever(app: Arc<App>) {
     let yesterday = app.now().date().previous();
@@ -163,11 +166,17 @@ async fn report_daily_forever(app: Arc<App>) {
         Ok(None) => run_daily_report(&app, app.now()).await,
         Err(error) => tracing::warn!(%error, "cannot check for yesterday's report"),
     }
+    let mut next = next_daily_report(app.now());
     loop {
-        let next = next_daily_report(app.now());
         let wait = u64::try_from(next.as_millis() - app.now().as_millis()).unwrap_or(0);
-        tokio::time::sleep(Duration::from_millis(wait)).await;
-        run_daily_report(&app, next).await;
+        tokio::time::sleep(Duration::from_millis(wait).min(CLOCK_CHECK)).await;
+        let now = app.now();
+        if now >= next {
+            // After a long suspend this is the latest day's report; `orderly jobs report --at`
+            // computes any day missed before it.
+            run_daily_report(&app, now.max(next)).await;
+            next = next_daily_report(now);
+        }
     }
 }
 

@@ -2,7 +2,9 @@
 //! table named by `TABLE_NAME` with endpoint, region and credentials from the standard AWS
 //! environment (`AWS_ENDPOINT_URL`, `AWS_REGION`, ...), exactly as a deployed function would.
 
-use orderly_core::ports::{OutboxStore, Store};
+use async_trait::async_trait;
+use orderly_core::domain::{OrderEvent, Timestamp};
+use orderly_core::ports::{OutboxStore, Store, StoreError};
 use orderly_core::ConfigError;
 use orderly_store_dynamodb::stream_outbox::{self, StreamOutbox};
 use orderly_store_dynamodb::{client, table, DynamoStore};
@@ -10,6 +12,7 @@ use orderly_store_sqlite::{EmbeddedStore, OpenError};
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
+use tokio::sync::OnceCell;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreSetupError {
@@ -21,13 +24,15 @@ pub enum StoreSetupError {
     Config(#[from] ConfigError),
     #[error("cannot create the table: {0}")]
     CreateTable(#[from] table::CreateTableError),
+    #[error("cannot read the table's stream, which the relay of order events reads: {0}")]
+    Stream(StoreError),
 }
 
-/// The store the local process runs on, and the outbox its relay polls, when it has one: the
-/// embedded store's events wait in a table; DynamoDB's leave through the table's stream.
+/// The store the local process runs on, and the outbox its relay polls: the embedded store's
+/// events wait in a table; DynamoDB's are read from the table's stream.
 pub struct LocalStore {
     pub store: Arc<dyn Store>,
-    pub outbox: Option<Arc<dyn OutboxStore>>,
+    pub outbox: Arc<dyn OutboxStore>,
 }
 
 pub fn embedded(data_dir: &Path) -> Result<LocalStore, StoreSetupError> {
@@ -35,7 +40,7 @@ pub fn embedded(data_dir: &Path) -> Result<LocalStore, StoreSetupError> {
     let store = Arc::new(EmbeddedStore::open(data_dir)?);
     Ok(LocalStore {
         store: store.clone(),
-        outbox: Some(store),
+        outbox: store,
     })
 }
 
@@ -56,23 +61,54 @@ pub async fn dynamodb() -> Result<LocalStore, StoreSetupError> {
     if let Err(error) = store.check_health().await {
         tracing::warn!(table = store.table(), cause = %error, "the DynamoDB table does not answer yet");
     }
-    let outbox: Option<Arc<dyn OutboxStore>> = match StreamOutbox::new(
-        store.client(),
-        stream_outbox::streams_client(&config),
-        store.table(),
-    )
-    .await
-    {
-        Ok(outbox) => Some(Arc::new(outbox)),
-        Err(error) => {
-            tracing::error!(table = store.table(), cause = %error, "cannot read the table's stream: no notifications until a restart");
-            None
+    let streams = stream_outbox::streams_client(&config);
+    let outbox: Arc<dyn OutboxStore> = match StreamOutbox::new(store.client(), streams.clone(), store.table()).await {
+        Ok(outbox) => Arc::new(outbox),
+        // DynamoDB does not answer yet: the relay opens the stream once it does.
+        Err(StoreError::Unavailable(cause)) => {
+            tracing::warn!(table = store.table(), %cause, "the table's stream is opened once DynamoDB answers");
+            Arc::new(StreamOnFirstUse {
+                dynamodb: store.client().clone(),
+                streams,
+                table: store.table().to_string(),
+                opened: OnceCell::new(),
+            })
         }
+        // No such table, or one without a stream: the relay could never run, so say so now.
+        Err(other) => return Err(StoreSetupError::Stream(other)),
     };
     Ok(LocalStore {
         store: Arc::new(store),
         outbox,
     })
+}
+
+/// The table's stream as the outbox, opened on first use: for a local server started before
+/// DynamoDB was up. Until it opens, each relay pass fails and is retried.
+struct StreamOnFirstUse {
+    dynamodb: orderly_store_dynamodb::Client,
+    streams: stream_outbox::StreamsClient,
+    table: String,
+    opened: OnceCell<StreamOutbox>,
+}
+
+impl StreamOnFirstUse {
+    async fn outbox(&self) -> Result<&StreamOutbox, StoreError> {
+        self.opened
+            .get_or_try_init(|| StreamOutbox::new(&self.dynamodb, self.streams.clone(), &self.table))
+            .await
+    }
+}
+
+#[async_trait]
+impl OutboxStore for StreamOnFirstUse {
+    async fn unpublished_events(&self, limit: usize) -> Result<Vec<OrderEvent>, StoreError> {
+        self.outbox().await?.unpublished_events(limit).await
+    }
+
+    async fn mark_published(&self, event_ids: &[String], at: Timestamp) -> Result<(), StoreError> {
+        self.outbox().await?.mark_published(event_ids, at).await
+    }
 }
 
 /// `orderly table create`: the table, its indexes, stream and TTL, from the one definition.

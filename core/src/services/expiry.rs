@@ -4,6 +4,7 @@
 //! Safe to run twice, late or concurrently: each order is expired by a conditional write that only
 //! succeeds while it is still pending and past due, so a payment, a cancel or another sweep racing
 //! it either wins (and the sweep leaves the order alone) or loses (and finds it closed).
+//! An order the store fails on stays pending for the next run, and the run reports it.
 
 use super::orders::order_event;
 use super::App;
@@ -17,33 +18,46 @@ const PAGE: usize = 100;
 const MAX_PAGES: usize = 20;
 
 /// What one sweep did.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ExpirySweep {
     /// Orders this sweep expired.
     pub expired: usize,
     /// Overdue orders that something else closed first (paid, cancelled, or another sweep).
     pub closed_by_others: usize,
+    /// Overdue orders the store failed to expire (unavailable, throttled), and the first reason.
+    /// They are left pending for the next run; the run as a whole counts as failed.
+    pub failed: usize,
+    pub first_failure: Option<String>,
 }
 
 /// Expires every order whose deadline is at or before the sweep's cutoff: the schedule's own time
 /// (`scheduled_at`, the same for every retry of one run), but never later than the clock, so a
-/// sweep whose schedule runs ahead never expires an order a buyer may still pay.
+/// sweep whose schedule runs ahead never expires an order a buyer may still pay. One order the
+/// store fails on does not hold back the others behind it.
 pub async fn expire_overdue_orders(app: &App, scheduled_at: Timestamp) -> Result<ExpirySweep, Error> {
     let cutoff = scheduled_at.min(app.now());
     let mut sweep = ExpirySweep::default();
     for _ in 0..MAX_PAGES {
         let overdue = app.store.overdue_orders(cutoff, PAGE).await?;
-        let full_page = overdue.len() == PAGE;
+        let mut settled = 0;
         for order in &overdue {
             let event = order_event(app, order, OrderEventType::OrderExpired);
             match app.store.expire_order(order, app.now(), &event).await {
                 Ok(_) => sweep.expired += 1,
                 Err(StoreError::Conflict(Conflict::OrderClosed | Conflict::NotFound)) => sweep.closed_by_others += 1,
-                // A failure stops the sweep: the run fails, its retry (or the next run) resumes.
-                Err(other) => return Err(other.into()),
+                Err(other) => {
+                    sweep.failed += 1;
+                    sweep
+                        .first_failure
+                        .get_or_insert_with(|| format!("order {}: {other}", order.id));
+                    continue;
+                }
             }
+            settled += 1;
         }
-        if !full_page {
+        // The next page is read from the start of the index again: it only holds new orders if
+        // this page's left it. A page that settled nothing would come back the same.
+        if overdue.len() < PAGE || settled == 0 {
             break;
         }
     }

@@ -9,7 +9,7 @@ pub mod relay;
 pub mod schedule;
 
 use crate::config::FunctionConfig;
-use crate::sqs::SqsPublisher;
+use crate::sqs::{SqsDeadLetters, SqsPublisher};
 use aws_lambda_events::event::dynamodb::Event as StreamBatch;
 use aws_lambda_events::event::sqs::SqsEvent;
 use lambda_http::lambda_runtime::{self, service_fn, LambdaEvent};
@@ -21,25 +21,40 @@ use std::sync::Arc;
 
 /// The events queue's URL: set by the template for the relay.
 pub const EVENTS_QUEUE_URL: &str = "EVENTS_QUEUE_URL";
+/// The relay's dead-letter queue's URL, where it sets aside event items it cannot read.
+pub const RELAY_DEAD_LETTER_QUEUE_URL: &str = "RELAY_DEAD_LETTER_QUEUE_URL";
 
 /// `relay-events`: the table's stream to the events queue.
 pub async fn run_relay() -> Result<(), Error> {
     crate::init_logging();
-    let queue_url = match std::env::var(EVENTS_QUEUE_URL) {
-        Ok(url) if !url.trim().is_empty() => url,
-        _ => {
-            let error = orderly_core::ConfigError::new(EVENTS_QUEUE_URL, "must be set to the events queue's URL");
+    let (queue_url, dead_letters_url) = match (queue_url(EVENTS_QUEUE_URL), queue_url(RELAY_DEAD_LETTER_QUEUE_URL)) {
+        (Ok(queue), Ok(dead_letters)) => (queue, dead_letters),
+        (Err(error), _) | (_, Err(error)) => {
             tracing::error!(%error, "invalid configuration");
             return Err(error.into());
         }
     };
     let sdk = orderly_store_dynamodb::client::sdk_config_from_environment().await;
-    let publisher = Arc::new(SqsPublisher::new(aws_sdk_sqs::Client::new(&sdk), queue_url));
+    let sqs = aws_sdk_sqs::Client::new(&sdk);
+    let publisher = Arc::new(SqsPublisher::new(sqs.clone(), queue_url));
+    let dead_letters = Arc::new(SqsDeadLetters::new(sqs, dead_letters_url));
     lambda_runtime::run(service_fn(move |event: LambdaEvent<StreamBatch>| {
-        let publisher = publisher.clone();
-        async move { Ok::<_, Error>(relay::relay_batch(publisher.as_ref(), &event.payload).await?) }
+        let (publisher, dead_letters) = (publisher.clone(), dead_letters.clone());
+        async move {
+            Ok::<_, Error>(relay::relay_batch(publisher.as_ref(), dead_letters.as_ref(), &event.payload).await?)
+        }
     }))
     .await
+}
+
+fn queue_url(variable: &'static str) -> Result<String, orderly_core::ConfigError> {
+    match std::env::var(variable) {
+        Ok(url) if !url.trim().is_empty() => Ok(url),
+        _ => Err(orderly_core::ConfigError::new(
+            variable,
+            "must be set to the queue's URL",
+        )),
+    }
 }
 
 /// `notify`: the events queue to users' notifications.
@@ -72,7 +87,9 @@ pub async fn run_report_previous_day() -> Result<(), Error> {
     .await
 }
 
-/// One run of the expiry sweep, for the schedule's time; what it did, as the function's result.
+/// One run of the expiry sweep, for the schedule's time; what it did, as the function's result. A
+/// run that could not expire every overdue order fails (the job's error alarm), after expiring
+/// all it could; the next minute's run takes the rest.
 pub async fn expire_orders(app: &App, event: &ScheduledEvent) -> Result<serde_json::Value, Error> {
     let scheduled_at = event.scheduled_at(app.now())?;
     let sweep = expiry::expire_overdue_orders(app, scheduled_at).await?;
@@ -80,8 +97,16 @@ pub async fn expire_orders(app: &App, event: &ScheduledEvent) -> Result<serde_js
         scheduled_at = %scheduled_at,
         expired = sweep.expired,
         closed_by_others = sweep.closed_by_others,
+        failed = sweep.failed,
         "expiry sweep done"
     );
+    if let Some(reason) = sweep.first_failure {
+        return Err(format!(
+            "{} overdue order(s) could not be expired, the first: {reason}",
+            sweep.failed
+        )
+        .into());
+    }
     Ok(serde_json::json!({
         "scheduled_at": scheduled_at,
         "expired": sweep.expired,

@@ -4,7 +4,10 @@
 //! A record whose event cannot be published is reported in `batchItemFailures` by its
 //! `SequenceNumber`; Lambda then retries the shard from the lowest one reported, so nothing after a
 //! failure is skipped (what was already published is published again: consumers are idempotent).
+//! An event item that cannot even be read would fail every retry and hold up its shard's later
+//! events, so it is set aside whole (the relay's dead-letter queue, alarmed) and the batch goes on.
 
+use async_trait::async_trait;
 use aws_lambda_events::event::dynamodb::{Event as StreamBatch, EventRecord};
 use aws_lambda_events::event::streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse};
 use orderly_core::domain::OrderEvent;
@@ -19,9 +22,17 @@ pub struct UnreportableFailure {
     reason: String,
 }
 
+/// Where the relay keeps a record it cannot read, for a person to look at: the record whole, as
+/// JSON, with why it could not be read.
+#[async_trait]
+pub trait SetAside: Send + Sync {
+    async fn set_aside(&self, record: String) -> Result<(), String>;
+}
+
 /// Publishes the batch's new order events; the records to retry, by sequence number.
 pub async fn relay_batch(
     publisher: &dyn EventPublisher,
+    unreadable: &dyn SetAside,
     batch: &StreamBatch,
 ) -> Result<DynamoDbEventResponse, UnreportableFailure> {
     let mut events = Vec::new();
@@ -30,9 +41,13 @@ pub async fn relay_batch(
         match event_of(record) {
             None => {}
             Some(Ok(event)) => events.push((index, event)),
-            // A broken event item will not mend on a retry, but dropping it would lose an event:
-            // it is retried until the trigger's retry limit sends it to the relay's dead-letter queue.
-            Some(Err(reason)) => failed.push((index, reason)),
+            Some(Err(reason)) => {
+                tracing::error!(event_id = %record.event_id, %reason, "an unreadable event item is set aside");
+                let kept = serde_json::json!({"reason": reason, "record": record}).to_string();
+                if let Err(why) = unreadable.set_aside(kept).await {
+                    failed.push((index, format!("{reason}; setting it aside failed too: {why}")));
+                }
+            }
         }
     }
     let to_publish: Vec<OrderEvent> = events.iter().map(|(_, event)| event.clone()).collect();
