@@ -4,6 +4,9 @@
 //!
 //! The same for `notify`: its sample SQS batch parsed and every message turned into a notification.
 //!
+//! And both again with the metrics recorded and flushed as EMF after each invocation, as deployed
+//! (`... (metrics recorded, EMF flushed)`, last: installing the recorder is once per process).
+//!
 //! `cargo bench -p orderly-functions --bench warm_invocation`; figures in docs/BENCHMARKS.md.
 
 // A test: a failed expectation is the test failing, with its message.
@@ -257,5 +260,35 @@ fn warm_notify(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, warm_invocation, warm_notify);
+/// The same invocations with their metrics recorded and flushed as deployed: the EMF collector
+/// installed (a process has one recorder, so this runs last) and the invocation's documents
+/// written after each one, as the runtime's metrics layer does; to a sink here, to stdout there.
+/// The difference to `warm_invocation` is what the metrics cost a warm invocation.
+fn warm_invocation_with_emf(c: &mut Criterion) {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    // What a cold start adds, measured once (a process installs one recorder).
+    let started = std::time::Instant::now();
+    let collector = orderly_functions::metrics::install(routes::GET_PRODUCT.function).expect("the EMF recorder");
+    eprintln!("installing the EMF recorder (cold start): {:?}", started.elapsed());
+    for (name, route) in [
+        ("get-product", &routes::GET_PRODUCT),
+        ("create-order", &routes::CREATE_ORDER),
+    ] {
+        let raw = event(name);
+        let function = function(route, vec![product_in(&raw)]);
+        c.bench_function(&format!("{name} (metrics recorded, EMF flushed)"), |b| {
+            b.iter(|| {
+                let request = lambda_http::request::from_str(&raw).expect("event");
+                let response = runtime.block_on(function.handle(request));
+                collector.flush(std::io::sink()).expect("flushed");
+                response
+            })
+        });
+    }
+}
+
+criterion_group!(benches, warm_invocation, warm_notify, warm_invocation_with_emf);
 criterion_main!(benches);

@@ -7,6 +7,8 @@
 mod config;
 mod event;
 pub mod jobs;
+pub mod logging;
+pub mod metrics;
 pub mod sqs;
 
 pub use config::{ConfigError, FunctionConfig};
@@ -16,7 +18,8 @@ use orderly_core::api::{self, Route};
 use orderly_core::App;
 use std::convert::Infallible;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use tracing::Instrument;
 
 /// Time kept back before Lambda's deadline to answer 503 ourselves: past the deadline Lambda
 /// kills the invocation and API Gateway answers an opaque 500.
@@ -39,6 +42,12 @@ impl Function {
 
     /// Answers one API Gateway request. Infallible by construction: every failure is a response.
     pub async fn handle(&self, request: Request) -> Result<Response<Body>, Infallible> {
+        let span = logging::invocation_span(request.lambda_context_ref());
+        self.answer(request).instrument(span).await
+    }
+
+    async fn answer(&self, request: Request) -> Result<Response<Body>, Infallible> {
+        let started = Instant::now();
         let now = SystemTime::now().duration_since(UNIX_EPOCH).ok();
         let budget = request
             .lambda_context_ref()
@@ -49,17 +58,24 @@ impl Function {
         let response = match budget {
             // No time left: nothing is started (tokio's timeout would still poll the work once,
             // and a write could begin that the caller is told did not happen).
-            Some(budget) if budget.is_zero() => api::out_of_time_response(&request),
+            Some(budget) if budget.is_zero() => self.out_of_time(&request, started),
             Some(budget) => {
                 let work = api::handle_routed(&self.app, self.route, path_parameter, &request);
                 match tokio::time::timeout(budget, work).await {
                     Ok(response) => response,
-                    Err(_) => api::out_of_time_response(&request),
+                    Err(_) => self.out_of_time(&request, started),
                 }
             }
             None => api::handle_routed(&self.app, self.route, path_parameter, &request).await,
         };
         Ok(event::lambda_response(response))
+    }
+
+    /// The 503 of a request that cannot finish in time, counted like every other answer.
+    fn out_of_time(&self, request: &api::ApiRequest, started: Instant) -> api::ApiResponse {
+        let response = api::out_of_time_response(request);
+        orderly_core::metrics::request_answered(self.route.function, response.status().as_u16(), started.elapsed());
+        response
     }
 }
 
@@ -79,10 +95,11 @@ fn time_left(deadline_ms: u64, now: Duration) -> Option<Duration> {
     Some(remaining.saturating_sub(DEADLINE_MARGIN))
 }
 
-/// A function's `main`: logging, configuration and client set-up, then the runtime loop. Naming
+/// A function's `main`: logging, metrics, configuration and client set-up, then the runtime loop. Naming
 /// its one route here, the binary links that route's operation and no other.
 pub async fn run(route: &'static Route) -> Result<(), lambda_http::Error> {
-    init_logging();
+    logging::init(route.function);
+    let collector = metrics::install(route.function)?;
     let config = match FunctionConfig::from_environment() {
         Ok(config) => config,
         Err(error) => {
@@ -92,10 +109,14 @@ pub async fn run(route: &'static Route) -> Result<(), lambda_http::Error> {
         }
     };
     let function = Function::new(route, config.app().await);
-    lambda_http::run(service_fn(move |request| {
-        let function = function.clone();
-        async move { function.handle(request).await }
-    }))
+    // The runtime loop, flushing the invocation's metrics after each (as EMF on stdout).
+    metrics_cloudwatch_embedded::lambda::service::run_http(
+        collector,
+        service_fn(move |request| {
+            let function = function.clone();
+            async move { function.handle(request).await }
+        }),
+    )
     .await
 }
 
@@ -103,30 +124,16 @@ pub async fn run(route: &'static Route) -> Result<(), lambda_http::Error> {
 /// contract gets the contract's problem+json (404, or 405 with `Allow`) instead of the gateway's
 /// own `{"message":"Not Found"}`. It needs no configuration and touches no table.
 pub async fn run_unrouted() -> Result<(), lambda_http::Error> {
-    init_logging();
-    lambda_http::run(service_fn(answer_unrouted)).await
+    logging::init(api::routes::UNROUTED_FUNCTION);
+    let collector = metrics::install(api::routes::UNROUTED_FUNCTION)?;
+    metrics_cloudwatch_embedded::lambda::service::run_http(collector, service_fn(answer_unrouted)).await
 }
 
 /// Answers one request API Gateway routed nowhere. Infallible, like [`Function::handle`].
 pub async fn answer_unrouted(request: Request) -> Result<Response<Body>, Infallible> {
+    let _invocation = logging::invocation_span(request.lambda_context_ref()).entered();
     let request = event::unrouted_request(request);
     Ok(event::lambda_response(api::answer_unrouted(&request)))
-}
-
-/// JSON lines for CloudWatch (the template also sets the function's log format to JSON).
-pub(crate) fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("AWS_LAMBDA_LOG_LEVEL")
-        .or_else(|_| tracing_subscriber::EnvFilter::try_from_default_env())
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    // `try_init` fails only when a subscriber is already set, which leaves logging working.
-    let _ = tracing_subscriber::fmt()
-        .json()
-        .flatten_event(true)
-        .with_current_span(false)
-        .with_target(false)
-        .without_time()
-        .with_env_filter(filter)
-        .try_init();
 }
 
 #[cfg(test)]

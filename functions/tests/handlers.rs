@@ -1057,3 +1057,134 @@ async fn an_invocation_out_of_time_answers_503_with_retry_after() {
     assert_eq!(listed.status(), 200, "{body}");
     assert!(body.contains(r#""items":[]"#), "nothing may have been created: {body}");
 }
+
+// ---- log lines ----
+
+/// What a function writes to stdout, kept for the test to read.
+#[derive(Clone, Default)]
+struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Captured {
+    type Writer = Captured;
+    fn make_writer(&'a self) -> Captured {
+        self.clone()
+    }
+}
+
+impl Captured {
+    fn lines(&self) -> Vec<Value> {
+        let text = String::from_utf8(self.0.lock().unwrap().clone()).unwrap();
+        text.lines()
+            .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("not one JSON object ({e}): {line}")))
+            .collect()
+    }
+}
+
+/// One Logs Insights filter on any id finds the whole story: every line an invocation writes
+/// carries, at the top level, the function, Lambda's request id, the X-Ray trace id and our
+/// request id; the business event and the request line are among them; no secret ever is.
+#[tokio::test(flavor = "current_thread")]
+async fn every_log_line_of_an_invocation_carries_its_ids_and_no_secret() {
+    use lambda_http::RequestExt;
+    use tracing_subscriber::layer::SubscriberExt;
+    let h = Harness::new().await;
+    let buyer = event("create-order");
+    let product = h.create_product(10).await;
+    let captured = Captured::default();
+    // At `info`, as deployed (`AWS_LAMBDA_LOG_LEVEL` unset).
+    let subscriber = tracing_subscriber::registry()
+        .with(tracing_subscriber::filter::LevelFilter::INFO)
+        .with(orderly_functions::logging::json_lines("create-order", captured.clone()));
+    let _logging = tracing::subscriber::set_default(subscriber);
+
+    let mut ev = buyer.clone();
+    set_body(
+        &mut ev,
+        &json!({"items": [{"product_id": product["id"], "quantity": 2}]}),
+    );
+    set_header(&mut ev, "x-request-id", "story-of-an-order-1");
+    let mut context = lambda_http::Context::default();
+    context.request_id = "8f5a1c2e-5b7e-4d1a-9a57-3c1f0d2b9e41".into();
+    context.xray_trace_id = Some("Root=1-67a1b2c3-0123456789abcdef01234567;Parent=53995c3f42cd8ad8;Sampled=1".into());
+    let request = lambda_http::request::from_str(&serde_json::to_string(&ev).unwrap())
+        .unwrap()
+        .with_lambda_context(context.clone());
+    let response = h.function("create-order").handle(request).await.unwrap();
+    assert_eq!(response.status(), 201);
+
+    let lines = captured.lines();
+    assert!(lines.len() >= 2, "{lines:#?}");
+    for line in &lines {
+        assert_eq!(line["function"], "create-order", "{line}");
+        assert_eq!(line["aws_request_id"], json!(context.request_id), "{line}");
+        assert_eq!(line["trace_id"], json!(context.xray_trace_id), "{line}");
+        assert_eq!(line["request_id"], "story-of-an-order-1", "{line}");
+        assert!(line["level"].is_string(), "{line}");
+    }
+    let placed: Vec<&Value> = lines.iter().filter(|l| l["message"] == "order placed").collect();
+    assert_eq!(placed.len(), 1, "the business event, once: {lines:#?}");
+    assert!(
+        placed[0]["order_id"].is_string() && placed[0]["total_cents"].is_number(),
+        "{}",
+        placed[0]
+    );
+    let answered: Vec<&Value> = lines.iter().filter(|l| l["message"] == "request").collect();
+    assert_eq!(answered.len(), 1, "{lines:#?}");
+    assert_eq!(answered[0]["operation"], "create-order");
+    assert_eq!(answered[0]["status"], 201);
+    assert!(
+        answered[0]["latency_ms"].as_f64().is_some_and(|ms| ms > 0.0),
+        "{}",
+        answered[0]
+    );
+
+    // A refused webhook is logged with its reason and its problem type, never the signature,
+    // the body's secret or the caller's token.
+    let mut forged = support::Harness::payment_event(
+        &json!({"id": "01JDB3Z6V4M0Q7YQ6V6X4W1T2A", "total_cents": 1, "currency": "USD"}),
+    );
+    set_header(&mut forged, "webhook-signature", "t=1,v1=deadbeefdeadbeef");
+    let reply = h.call("payment-webhook", &forged).await;
+    reply.assert_problem(401, "invalid-signature");
+    let text = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    let rejected: Vec<Value> = captured
+        .lines()
+        .into_iter()
+        .filter(|l| l["message"] == "webhook rejected")
+        .collect();
+    assert_eq!(rejected.len(), 1, "{text}");
+    assert!(
+        rejected[0]["reason"].as_str().is_some_and(|r| r.contains("signature")),
+        "{}",
+        rejected[0]
+    );
+    let refused: Vec<Value> = captured
+        .lines()
+        .into_iter()
+        .filter(|l| l["message"] == "request" && l["status"] == 401)
+        .collect();
+    assert_eq!(
+        refused[0]["problem"], "invalid-signature",
+        "every 4xx names its problem type"
+    );
+    let token = buyer["headers"]["authorization"]
+        .as_str()
+        .unwrap_or_default()
+        .trim_start_matches("Bearer ");
+    for secret in [WEBHOOK_SECRET, "deadbeefdeadbeef", "t=1,v1="]
+        .into_iter()
+        .chain((!token.is_empty()).then_some(token))
+    {
+        assert!(!text.contains(secret), "a log line holds {secret:?}:\n{text}");
+    }
+}

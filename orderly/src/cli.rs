@@ -1,6 +1,6 @@
 //! The command line: `serve`, `jobs`, `token`, `webhook`, `table` and `routes`.
 
-use crate::{client, jobs, logging, secrets, server, settings, stores};
+use crate::{client, jobs, logging, metrics, secrets, server, settings, stores};
 use clap::{Parser, Subcommand, ValueEnum};
 use orderly_core::domain::Timestamp;
 use std::net::SocketAddr;
@@ -33,6 +33,10 @@ enum Command {
         /// One JSON object per line (for machines), or readable lines (for people).
         #[arg(long, value_enum, default_value_t = logging::LogFormat::Json)]
         log_format: logging::LogFormat,
+        /// Serve Prometheus metrics at http://HOST:PORT/metrics, on a listener of their own (off
+        /// by default): HOST:PORT, or :PORT for 127.0.0.1 (port 0 picks a free one).
+        #[arg(long, value_parser = parse_addr)]
+        metrics_addr: Option<SocketAddr>,
     },
     /// Run one of the asynchronous jobs once, by hand, or list them.
     Jobs {
@@ -160,6 +164,8 @@ pub enum CliError {
     #[error(transparent)]
     Server(#[from] server::ServerError),
     #[error(transparent)]
+    Metrics(#[from] metrics::MetricsError),
+    #[error(transparent)]
     Store(#[from] stores::StoreSetupError),
     #[error(transparent)]
     Client(#[from] client::ClientError),
@@ -176,9 +182,15 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
             data_dir,
             store,
             log_format,
+            metrics_addr,
         } => {
             logging::init(log_format);
             let settings = settings::ServeSettings::from_environment(&data_dir)?;
+            // Installed before the API listens, so that every request is counted; stops with it.
+            let _metrics = match metrics_addr {
+                Some(addr) => Some(metrics::serve(addr).await?),
+                None => None,
+            };
             server::serve(addr, open_store(store, &data_dir).await?, settings).await?;
         }
         Command::Jobs {

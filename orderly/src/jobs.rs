@@ -10,6 +10,8 @@
 
 use async_trait::async_trait;
 use orderly_core::domain::{OrderEvent, Timestamp};
+use orderly_core::jobs::{EXPIRE_ORDERS, NOTIFY, RELAY_EVENTS, REPORT_PREVIOUS_DAY};
+use orderly_core::metrics;
 use orderly_core::ports::{EventPublisher, OutboxStore, PublishFailure};
 use orderly_core::services::{expiry, notifications, relay, reports};
 use orderly_core::{App, ConfigError};
@@ -82,6 +84,8 @@ impl EventPublisher for NotifyInProcess {
                 });
             }
         }
+        metrics::job_processed(&NOTIFY, events.len() - failed.len());
+        metrics::job_failed(&NOTIFY, failed.len());
         failed
     }
 }
@@ -122,6 +126,8 @@ async fn relay_forever(app: Arc<App>, outbox: Arc<dyn OutboxStore>, interval: Du
         loop {
             match relay::relay_outbox(&app, outbox.as_ref(), &publisher, RELAY_BATCH).await {
                 Ok(pass) => {
+                    metrics::job_processed(&RELAY_EVENTS, pass.published);
+                    metrics::job_failed(&RELAY_EVENTS, pass.failed.len());
                     for failure in &pass.failed {
                         tracing::warn!(event_id = %failure.event_id, reason = %failure.reason, "event not relayed; retrying");
                     }
@@ -130,6 +136,7 @@ async fn relay_forever(app: Arc<App>, outbox: Arc<dyn OutboxStore>, interval: Du
                     }
                 }
                 Err(error) => {
+                    metrics::job_failed(&RELAY_EVENTS, 1);
                     tracing::warn!(%error, "the relay cannot read the outbox; retrying");
                     break;
                 }
@@ -143,6 +150,8 @@ async fn sweep_forever(app: Arc<App>, interval: Duration) {
         tokio::time::sleep(interval).await;
         match expiry::expire_overdue_orders(&app, app.now()).await {
             Ok(sweep) => {
+                metrics::job_processed(&EXPIRE_ORDERS, sweep.expired);
+                metrics::job_failed(&EXPIRE_ORDERS, sweep.failed);
                 if sweep.expired > 0 {
                     tracing::info!(expired = sweep.expired, "expired overdue orders");
                 }
@@ -150,7 +159,10 @@ async fn sweep_forever(app: Arc<App>, interval: Duration) {
                     tracing::warn!(failed = sweep.failed, %reason, "some overdue orders were not expired; the next sweep retries");
                 }
             }
-            Err(error) => tracing::warn!(%error, "the expiry sweep failed; it runs again"),
+            Err(error) => {
+                metrics::job_failed(&EXPIRE_ORDERS, 1);
+                tracing::warn!(%error, "the expiry sweep failed; it runs again");
+            }
         }
     }
 }
@@ -182,8 +194,14 @@ async fn report_daily_forever(app: Arc<App>) {
 
 async fn run_daily_report(app: &App, scheduled_at: Timestamp) {
     match reports::report_previous_day(app, scheduled_at).await {
-        Ok(report) => tracing::info!(date = %report.date, orders_paid = report.orders_paid, "daily report computed"),
-        Err(error) => tracing::warn!(%error, "the daily report failed; `orderly jobs report` runs it by hand"),
+        Ok(report) => {
+            metrics::job_processed(&REPORT_PREVIOUS_DAY, 1);
+            tracing::info!(date = %report.date, orders_paid = report.orders_paid, "daily report computed");
+        }
+        Err(error) => {
+            metrics::job_failed(&REPORT_PREVIOUS_DAY, 1);
+            tracing::warn!(%error, "the daily report failed; `orderly jobs report` runs it by hand");
+        }
     }
 }
 

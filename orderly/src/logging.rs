@@ -1,9 +1,12 @@
-//! Logs: one JSON object per line by default (what log pipelines and CloudWatch want), or a
-//! readable format for people. `RUST_LOG` filters, `info` by default.
+//! Logs: one JSON object per line by default (what log pipelines and CloudWatch want), with every
+//! field at the top level and `"function": "local"` (the deployed functions name themselves
+//! there), or a readable format for people. `RUST_LOG` filters, `info` by default.
 
 use clap::ValueEnum;
 use std::io::IsTerminal;
-use tracing_subscriber::EnvFilter;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
+use tracing_subscriber::{EnvFilter, Layer};
 
 #[derive(Clone, Copy, ValueEnum)]
 pub enum LogFormat {
@@ -24,12 +27,26 @@ pub fn init_for_command() {
 
 pub fn init(format: LogFormat) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stdout);
     // `try_init` fails only when a subscriber is already set, which leaves logging working.
     let _ = match format {
-        LogFormat::Json => builder.json().flatten_event(true).with_current_span(false).try_init(),
-        LogFormat::Pretty => builder.compact().with_ansi(std::io::stdout().is_terminal()).try_init(),
+        LogFormat::Json => {
+            let mut layer = json_subscriber::JsonLayer::new(std::io::stdout);
+            layer.with_timer("timestamp", tracing_subscriber::fmt::time::SystemTime);
+            layer.with_level("level");
+            layer.add_static_field("function", serde_json::Value::from("local"));
+            layer.with_top_level_flattened_span_list();
+            layer.with_flattened_event();
+            tracing_subscriber::registry()
+                .with(layer.with_filter(filter))
+                .try_init()
+                .is_ok()
+        }
+        LogFormat::Pretty => tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_writer(std::io::stdout)
+            .compact()
+            .with_ansi(std::io::stdout().is_terminal())
+            .try_init()
+            .is_ok(),
     };
 }

@@ -4,6 +4,7 @@ mod cli;
 mod client;
 mod jobs;
 mod logging;
+mod metrics;
 mod secrets;
 mod server;
 mod settings;

@@ -1,6 +1,7 @@
 //! The local HTTP server: a thin axum shell that hands every request, whole, to the core's router
 //! (which owns the contract's order of checks), with the asynchronous jobs running beside it
-//! (`jobs`), and shuts down gracefully on Ctrl-C or SIGTERM.
+//! (`jobs`), and shuts down gracefully on Ctrl-C or SIGTERM: no new connections, in-flight
+//! requests finish (within `DRAIN_LIMIT`), the workers stop, the store closes.
 
 use crate::jobs::Workers;
 use crate::settings::ServeSettings;
@@ -16,6 +17,7 @@ use orderly_core::ports::{Store, SystemClock, UlidGenerator};
 use orderly_core::App;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {
@@ -45,18 +47,42 @@ pub async fn serve(addr: SocketAddr, local: LocalStore, settings: ServeSettings)
         .await
         .map_err(|e| ServerError::Bind(addr, e))?;
     let bound = listener.local_addr().map_err(|e| ServerError::Bind(addr, e))?;
+    let signals = ShutdownSignals::listen();
     tracing::info!("listening on http://{bound}");
     let workers = Workers::start(Arc::clone(&app), local.outbox, jobs);
-    let served = axum::serve(listener, router)
-        .with_graceful_shutdown(shutdown_requested())
-        .await
-        .map_err(ServerError::Serve);
+    let (stop, stopping) = tokio::sync::watch::channel(false);
+    let serving = axum::serve(listener, router).with_graceful_shutdown(async move {
+        signals.requested().await;
+        let _ = stop.send(true);
+    });
+    let served = tokio::select! {
+        served = async { serving.await } => served.map_err(ServerError::Serve),
+        () = drain_limit_after(stopping) => {
+            // Requests still running are dropped: each store write is one transaction, so it
+            // happened whole or not at all, and its client sees the connection close.
+            tracing::warn!(limit_s = DRAIN_LIMIT.as_secs(), "in-flight requests outlived the drain limit; stopping");
+            Ok(())
+        }
+    };
     workers.stop().await;
     served?;
     // In-flight requests have finished; dropping the last handle closes the store cleanly.
     drop(app);
     tracing::info!("stopped");
     Ok(())
+}
+
+/// How long in-flight requests may run once shutdown is asked for; a request takes milliseconds,
+/// so only a stuck one reaches it, and a supervisor's stop timeout (Docker's 10 s, systemd's 90 s)
+/// is not exceeded.
+const DRAIN_LIMIT: Duration = Duration::from_secs(8);
+
+/// Resolves `DRAIN_LIMIT` after shutdown was asked for; never before.
+async fn drain_limit_after(mut stopping: tokio::sync::watch::Receiver<bool>) {
+    if stopping.wait_for(|asked| *asked).await.is_err() {
+        std::future::pending::<()>().await;
+    }
+    tokio::time::sleep(DRAIN_LIMIT).await;
 }
 
 async fn forward(State(app): State<Arc<App>>, request: Request) -> Response {
@@ -86,26 +112,50 @@ async fn read_capped(mut body: Body) -> Result<Bytes, axum::Error> {
     Ok(buffer.freeze())
 }
 
-async fn shutdown_requested() {
-    let ctrl_c = async {
+/// Ctrl-C and SIGTERM, listened for from the moment this is made: made before the server says
+/// where it listens, so a supervisor that stops it at once finds the handlers in place (a signal
+/// arriving earlier would take the process down the default way, uncleanly).
+struct ShutdownSignals {
+    #[cfg(unix)]
+    terminate: Option<tokio::signal::unix::Signal>,
+    #[cfg(unix)]
+    interrupt: Option<tokio::signal::unix::Signal>,
+}
+
+impl ShutdownSignals {
+    fn listen() -> Self {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{signal, SignalKind};
+            ShutdownSignals {
+                terminate: signal(SignalKind::terminate()).ok(),
+                interrupt: signal(SignalKind::interrupt()).ok(),
+            }
+        }
+        #[cfg(not(unix))]
+        ShutdownSignals {}
+    }
+
+    async fn requested(self) {
+        #[cfg(unix)]
+        {
+            let wait = |signal: Option<tokio::signal::unix::Signal>| async move {
+                match signal {
+                    Some(mut signal) => {
+                        signal.recv().await;
+                    }
+                    None => std::future::pending::<()>().await,
+                }
+            };
+            tokio::select! {
+                () = wait(self.terminate) => {}
+                () = wait(self.interrupt) => {}
+            }
+        }
+        #[cfg(not(unix))]
         if tokio::signal::ctrl_c().await.is_err() {
             std::future::pending::<()>().await;
         }
-    };
-    #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {}
-        () = terminate => {}
+        tracing::info!("shutting down: finishing in-flight requests");
     }
-    tracing::info!("shutting down: finishing in-flight requests");
 }

@@ -18,6 +18,7 @@ use bytes::Bytes;
 use http::{header, HeaderMap, HeaderValue, Method};
 use serde_json::{Map, Value};
 use std::time::Instant;
+use tracing::Instrument;
 
 /// Request bodies over this many bytes get 413 before anything else is looked at.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
@@ -91,16 +92,25 @@ async fn respond(
 ) -> ApiResponse {
     let started = Instant::now();
     let route = resolved.as_ref().ok().map(|(route, _)| *route);
-    // Checks run in the contract's order: size, route, method, then the operation's own.
-    let outcome = if request.body.len() > MAX_BODY_BYTES {
-        Err(Error::PayloadTooLarge)
-    } else {
-        match resolved {
-            Ok((route, param)) => run(app, route, param, request).await,
-            Err(error) => Err(error),
-        }
-    };
-    finish(request, route, started, outcome)
+    async {
+        // Checks run in the contract's order: size, route, method, then the operation's own.
+        let outcome = if request.body.len() > MAX_BODY_BYTES {
+            Err(Error::PayloadTooLarge)
+        } else {
+            match resolved {
+                Ok((route, param)) => run(app, route, param, request).await,
+                Err(error) => Err(error),
+            }
+        };
+        finish(request, route, started, outcome)
+    }
+    .instrument(request_span(request))
+    .await
+}
+
+/// The span of one request: every line logged while answering it carries its `request_id`.
+fn request_span(request: &ApiRequest) -> tracing::Span {
+    tracing::info_span!("request", request_id = %request.id)
 }
 
 /// Answers a request the deployed API matched to none of its routes (API Gateway's `$default`
@@ -109,6 +119,7 @@ async fn respond(
 /// one whose method and path the route table knows (which API Gateway's own matching rules out)
 /// gets 404 rather than being served without the gateway's authorizer.
 pub fn answer_unrouted(request: &ApiRequest) -> ApiResponse {
+    let _request = request_span(request).entered();
     let started = Instant::now();
     let outcome = if request.body.len() > MAX_BODY_BYTES {
         Err(Error::PayloadTooLarge)
@@ -131,31 +142,36 @@ fn finish(
 ) -> ApiResponse {
     let request_id = &request.id;
     let (operation, route) = route.map_or(("none", "unmatched"), |r| (r.function, r.path));
+    let mut problem = None;
     let mut response = match outcome {
         Ok(response) => response,
         Err(error) => {
             match &error {
                 Error::Internal(cause) => {
-                    tracing::error!(request_id = %request_id, operation, route, cause = %cause, "request failed")
+                    tracing::error!(operation, route, cause = %cause, "request failed")
                 }
                 Error::Unavailable(cause) => {
-                    tracing::warn!(request_id = %request_id, operation, route, cause = %cause, "store unavailable")
+                    tracing::warn!(operation, route, cause = %cause, "store unavailable")
                 }
                 _ => {}
             }
+            problem = Some(problem::problem_type(&error));
             problem::problem_response(&error)
         }
     };
     if let Ok(value) = HeaderValue::from_str(request_id) {
         response.headers_mut().insert(REQUEST_ID, value);
     }
+    crate::metrics::request_answered(operation, response.status().as_u16(), started.elapsed());
+    // Milliseconds with microseconds in the fraction: what dashboards and the runbook read.
+    let latency_ms = started.elapsed().as_secs_f64() * 1_000.0;
     tracing::info!(
-        request_id = %request_id,
         method = %request.method,
         operation,
         route,
         status = response.status().as_u16(),
-        latency_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
+        problem,
+        latency_ms,
         "request"
     );
     response

@@ -101,6 +101,12 @@ fn public_detail(error: &Error) -> String {
     }
 }
 
+/// The error's problem type, as its answer names it (`insufficient-stock`): what the request log
+/// line records for every answer that is a problem.
+pub fn problem_type(error: &Error) -> &'static str {
+    classify(error).1
+}
+
 pub fn problem_response(error: &Error) -> ApiResponse {
     let (status, slug, title) = classify(error);
     let problem = Problem {

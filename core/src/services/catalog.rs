@@ -89,7 +89,10 @@ pub async fn update_product(
 
 pub async fn adjust_stock(app: &App, id: &ProductId, delta: StockDelta) -> Result<Product, Error> {
     match app.store.adjust_stock(id, delta, app.now()).await {
-        Ok(product) => Ok(product),
+        Ok(product) => {
+            tracing::info!(product_id = %id, delta = delta.units(), stock = product.stock.units(), "stock adjusted");
+            Ok(product)
+        }
         Err(StoreError::Conflict(Conflict::NotFound)) => Err(product_not_found(id)),
         Err(StoreError::Conflict(Conflict::InsufficientStock(id))) => Err(Error::InsufficientStock(id)),
         Err(StoreError::Conflict(Conflict::StockLimit)) => Err(Error::StockLimit),

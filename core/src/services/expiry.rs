@@ -43,7 +43,10 @@ pub async fn expire_overdue_orders(app: &App, scheduled_at: Timestamp) -> Result
         for order in &overdue {
             let event = order_event(app, order, OrderEventType::OrderExpired);
             match app.store.expire_order(order, app.now(), &event).await {
-                Ok(_) => sweep.expired += 1,
+                Ok(_) => {
+                    tracing::info!(order_id = %order.id, user_id = %order.user_id, "order expired");
+                    sweep.expired += 1;
+                }
                 Err(StoreError::Conflict(Conflict::OrderClosed | Conflict::NotFound)) => sweep.closed_by_others += 1,
                 Err(other) => {
                     sweep.failed += 1;

@@ -87,6 +87,7 @@ pub async fn place_order(
     for (id, quantity) in lines {
         let product = products.get(id).ok_or_else(|| unavailable(id))?;
         if product.stock.units() < i64::from(quantity.get()) {
+            crate::metrics::stock_out();
             return Err(Error::InsufficientStock(id.clone()));
         }
         let unit_price = product.price.cents();
@@ -137,10 +138,22 @@ pub async fn place_order(
 
     match app.store.place_order(&placement).await {
         Ok(()) => {
+            let order = &placement.order;
+            tracing::info!(
+                order_id = %order.id,
+                user_id = %order.user_id,
+                total_cents = order.total_cents.get(),
+                lines = order.lines.len(),
+                "order placed"
+            );
+            crate::metrics::order_placed(placement.order.total_cents.get());
             let kept = placement.idempotency.as_ref().map(KeptAnswer::from);
             Ok(PlacedOrder::Placed(placement.order, kept))
         }
-        Err(StoreError::Conflict(Conflict::InsufficientStock(id))) => Err(Error::InsufficientStock(id)),
+        Err(StoreError::Conflict(Conflict::InsufficientStock(id))) => {
+            crate::metrics::stock_out();
+            Err(Error::InsufficientStock(id))
+        }
         Err(StoreError::Conflict(Conflict::ProductUnavailable(id))) => Err(unavailable(&id)),
         Err(StoreError::Conflict(Conflict::IdempotencyKeyTaken(winner))) => {
             // A concurrent request with the same key committed first: answer as it was answered.
@@ -158,6 +171,8 @@ fn replay(stored: &IdempotencyRecord, request: &IdempotentRequest) -> Result<Pla
     if stored.fingerprint != request.fingerprint {
         return Err(Error::IdempotencyKeyReused);
     }
+    tracing::info!(location = %stored.location, "order request replayed from its idempotency key");
+    crate::metrics::idempotent_replay();
     Ok(PlacedOrder::Replayed(KeptAnswer::from(stored)))
 }
 
@@ -212,7 +227,10 @@ pub async fn cancel_order(app: &App, caller: &Caller, id: &OrderId) -> Result<Or
     }
     let event = order_event(app, &order, OrderEventType::OrderCancelled);
     match app.store.cancel_order(&order, now, &event).await {
-        Ok(cancelled) => Ok(cancelled),
+        Ok(cancelled) => {
+            tracing::info!(order_id = %order.id, user_id = %order.user_id, "order cancelled");
+            Ok(cancelled)
+        }
         Err(StoreError::Conflict(Conflict::OrderClosed)) => {
             // Something else closed it between our read and our write: answer for what it is now.
             let current = order_for(app, caller, id).await?;

@@ -47,21 +47,25 @@ pub async fn receive_payment(app: &App, event: &PaymentEvent) -> Result<(), Erro
         )));
     }
     let now = app.now();
-    let applied = match event.outcome {
-        PaymentOutcome::Failed => app.store.remember_payment_event(&event.id, now).await,
+    let (applied, effect) = match event.outcome {
+        PaymentOutcome::Failed => (app.store.remember_payment_event(&event.id, now).await, "payment failed"),
         PaymentOutcome::Succeeded if order.is_open_at(now) => {
             let paid = order_event(app, &order, OrderEventType::OrderPaid);
             match app.store.mark_order_paid(&order, &event.id, now, &paid).await {
                 Err(StoreError::Conflict(Conflict::OrderClosed)) => {
-                    app.store.flag_refund_due(&order, &event.id, now).await
+                    (app.store.flag_refund_due(&order, &event.id, now).await, "refund due")
                 }
-                other => other,
+                other => (other, "order paid"),
             }
         }
-        PaymentOutcome::Succeeded => app.store.flag_refund_due(&order, &event.id, now).await,
+        PaymentOutcome::Succeeded => (app.store.flag_refund_due(&order, &event.id, now).await, "refund due"),
     };
     match applied {
-        Ok(()) | Err(StoreError::Conflict(Conflict::PaymentEventSeen)) => Ok(()),
+        Ok(()) => {
+            tracing::info!(order_id = %order.id, payment_event_id = %event.id, "{effect}");
+            Ok(())
+        }
+        Err(StoreError::Conflict(Conflict::PaymentEventSeen)) => Ok(()),
         Err(StoreError::Conflict(Conflict::NotFound)) => Err(order_not_found(&order_id)),
         Err(other) => Err(other.into()),
     }

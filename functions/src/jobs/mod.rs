@@ -9,15 +9,21 @@ pub mod relay;
 pub mod schedule;
 
 use crate::config::FunctionConfig;
+use crate::logging;
 use crate::sqs::{SqsDeadLetters, SqsPublisher};
 use aws_lambda_events::event::dynamodb::Event as StreamBatch;
 use aws_lambda_events::event::sqs::SqsEvent;
-use lambda_http::lambda_runtime::{self, service_fn, LambdaEvent};
+use lambda_http::lambda_runtime::{service_fn, LambdaEvent};
 use lambda_http::Error;
+// `lambda_runtime::run` with a layer that flushes the invocation's metrics (EMF) after each.
+use metrics_cloudwatch_embedded::lambda::service as emf;
+use orderly_core::jobs::{Job, EXPIRE_ORDERS, NOTIFY, RELAY_EVENTS, REPORT_PREVIOUS_DAY};
+use orderly_core::metrics::{job_failed, job_processed};
 use orderly_core::services::{expiry, reports};
 use orderly_core::App;
 use schedule::ScheduledEvent;
 use std::sync::Arc;
+use tracing::Instrument;
 
 /// The events queue's URL: set by the template for the relay.
 pub const EVENTS_QUEUE_URL: &str = "EVENTS_QUEUE_URL";
@@ -26,7 +32,8 @@ pub const RELAY_DEAD_LETTER_QUEUE_URL: &str = "RELAY_DEAD_LETTER_QUEUE_URL";
 
 /// `relay-events`: the table's stream to the events queue.
 pub async fn run_relay() -> Result<(), Error> {
-    crate::init_logging();
+    logging::init(RELAY_EVENTS.function);
+    let collector = crate::metrics::install(RELAY_EVENTS.function)?;
     let (queue_url, dead_letters_url) = match (queue_url(EVENTS_QUEUE_URL), queue_url(RELAY_DEAD_LETTER_QUEUE_URL)) {
         (Ok(queue), Ok(dead_letters)) => (queue, dead_letters),
         (Err(error), _) | (_, Err(error)) => {
@@ -38,12 +45,16 @@ pub async fn run_relay() -> Result<(), Error> {
     let sqs = aws_sdk_sqs::Client::new(&sdk);
     let publisher = Arc::new(SqsPublisher::new(sqs.clone(), queue_url));
     let dead_letters = Arc::new(SqsDeadLetters::new(sqs, dead_letters_url));
-    lambda_runtime::run(service_fn(move |event: LambdaEvent<StreamBatch>| {
-        let (publisher, dead_letters) = (publisher.clone(), dead_letters.clone());
-        async move {
-            Ok::<_, Error>(relay::relay_batch(publisher.as_ref(), dead_letters.as_ref(), &event.payload).await?)
-        }
-    }))
+    emf::run(
+        collector,
+        service_fn(move |event: LambdaEvent<StreamBatch>| {
+            let (publisher, dead_letters) = (publisher.clone(), dead_letters.clone());
+            async move {
+                Ok::<_, Error>(relay::relay_batch(publisher.as_ref(), dead_letters.as_ref(), &event.payload).await?)
+            }
+            .instrument(logging::invocation_span(Some(&event.context)))
+        }),
+    )
     .await
 }
 
@@ -59,31 +70,46 @@ fn queue_url(variable: &'static str) -> Result<String, orderly_core::ConfigError
 
 /// `notify`: the events queue to users' notifications.
 pub async fn run_notify() -> Result<(), Error> {
-    let app = start().await?;
-    lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| {
-        let app = app.clone();
-        async move { Ok::<_, Error>(notify::notify_batch(&app, &event.payload).await?) }
-    }))
+    let app = start(&NOTIFY).await?;
+    let collector = crate::metrics::install(NOTIFY.function)?;
+    emf::run(
+        collector,
+        service_fn(move |event: LambdaEvent<SqsEvent>| {
+            let app = app.clone();
+            let span = logging::invocation_span(Some(&event.context));
+            async move { Ok::<_, Error>(notify::notify_batch(&app, &event.payload).await?) }.instrument(span)
+        }),
+    )
     .await
 }
 
 /// `expire-orders`: every minute, the orders past their deadline.
 pub async fn run_expire_orders() -> Result<(), Error> {
-    let app = start().await?;
-    lambda_runtime::run(service_fn(move |event: LambdaEvent<ScheduledEvent>| {
-        let app = app.clone();
-        async move { expire_orders(&app, &event.payload).await }
-    }))
+    let app = start(&EXPIRE_ORDERS).await?;
+    let collector = crate::metrics::install(EXPIRE_ORDERS.function)?;
+    emf::run(
+        collector,
+        service_fn(move |event: LambdaEvent<ScheduledEvent>| {
+            let app = app.clone();
+            let span = logging::invocation_span(Some(&event.context));
+            async move { expire_orders(&app, &event.payload).await }.instrument(span)
+        }),
+    )
     .await
 }
 
 /// `report-previous-day`: at 00:05 UTC, yesterday's report.
 pub async fn run_report_previous_day() -> Result<(), Error> {
-    let app = start().await?;
-    lambda_runtime::run(service_fn(move |event: LambdaEvent<ScheduledEvent>| {
-        let app = app.clone();
-        async move { report_previous_day(&app, &event.payload).await }
-    }))
+    let app = start(&REPORT_PREVIOUS_DAY).await?;
+    let collector = crate::metrics::install(REPORT_PREVIOUS_DAY.function)?;
+    emf::run(
+        collector,
+        service_fn(move |event: LambdaEvent<ScheduledEvent>| {
+            let app = app.clone();
+            let span = logging::invocation_span(Some(&event.context));
+            async move { report_previous_day(&app, &event.payload).await }.instrument(span)
+        }),
+    )
     .await
 }
 
@@ -91,8 +117,14 @@ pub async fn run_report_previous_day() -> Result<(), Error> {
 /// run that could not expire every overdue order fails (the job's error alarm), after expiring
 /// all it could; the next minute's run takes the rest.
 pub async fn expire_orders(app: &App, event: &ScheduledEvent) -> Result<serde_json::Value, Error> {
-    let scheduled_at = event.scheduled_at(app.now())?;
-    let sweep = expiry::expire_overdue_orders(app, scheduled_at).await?;
+    let scheduled_at = event
+        .scheduled_at(app.now())
+        .inspect_err(|_| job_failed(&EXPIRE_ORDERS, 1))?;
+    let sweep = expiry::expire_overdue_orders(app, scheduled_at)
+        .await
+        .inspect_err(|_| job_failed(&EXPIRE_ORDERS, 1))?;
+    job_processed(&EXPIRE_ORDERS, sweep.expired);
+    job_failed(&EXPIRE_ORDERS, sweep.failed);
     tracing::info!(
         scheduled_at = %scheduled_at,
         expired = sweep.expired,
@@ -116,15 +148,20 @@ pub async fn expire_orders(app: &App, event: &ScheduledEvent) -> Result<serde_js
 
 /// The previous UTC day's report, for the schedule's time; the report, as the function's result.
 pub async fn report_previous_day(app: &App, event: &ScheduledEvent) -> Result<serde_json::Value, Error> {
-    let scheduled_at = event.scheduled_at(app.now())?;
-    let report = reports::report_previous_day(app, scheduled_at).await?;
+    let scheduled_at = event
+        .scheduled_at(app.now())
+        .inspect_err(|_| job_failed(&REPORT_PREVIOUS_DAY, 1))?;
+    let report = reports::report_previous_day(app, scheduled_at)
+        .await
+        .inspect_err(|_| job_failed(&REPORT_PREVIOUS_DAY, 1))?;
+    job_processed(&REPORT_PREVIOUS_DAY, 1);
     tracing::info!(date = %report.date, orders_paid = report.orders_paid, "daily report computed");
     Ok(serde_json::to_value(&report)?)
 }
 
 /// Logging and the app, built once per cold start; bad configuration fails the cold start.
-async fn start() -> Result<Arc<App>, Error> {
-    crate::init_logging();
+async fn start(job: &'static Job) -> Result<Arc<App>, Error> {
+    logging::init(job.function);
     match FunctionConfig::from_environment() {
         Ok(config) => Ok(Arc::new(config.app().await)),
         Err(error) => {

@@ -7,6 +7,8 @@
 
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
 use orderly_core::domain::OrderEvent;
+use orderly_core::jobs::NOTIFY;
+use orderly_core::metrics;
 use orderly_core::services::notifications::notify_user;
 use orderly_core::App;
 use tokio::task::JoinSet;
@@ -47,6 +49,8 @@ pub async fn notify_batch(app: &App, batch: &SqsEvent) -> Result<SqsBatchRespons
             }
         }
     }
+    metrics::job_processed(&NOTIFY, batch.records.len() - failed.len());
+    metrics::job_failed(&NOTIFY, failed.len());
     failed.sort_by_key(|(index, _)| *index);
     let mut response = SqsBatchResponse::default();
     for (index, reason) in failed {

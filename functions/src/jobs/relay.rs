@@ -11,6 +11,8 @@ use async_trait::async_trait;
 use aws_lambda_events::event::dynamodb::{Event as StreamBatch, EventRecord};
 use aws_lambda_events::event::streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse};
 use orderly_core::domain::OrderEvent;
+use orderly_core::jobs::RELAY_EVENTS;
+use orderly_core::metrics;
 use orderly_core::ports::EventPublisher;
 use orderly_store_dynamodb::stream::order_event_in;
 use serde_dynamo::AttributeValue;
@@ -37,11 +39,13 @@ pub async fn relay_batch(
 ) -> Result<DynamoDbEventResponse, UnreportableFailure> {
     let mut events = Vec::new();
     let mut failed: Vec<(usize, String)> = Vec::new();
+    let (mut unreadable_events, mut unpublished) = (0, 0);
     for (index, record) in batch.records.iter().enumerate() {
         match event_of(record) {
             None => {}
             Some(Ok(event)) => events.push((index, event)),
             Some(Err(reason)) => {
+                unreadable_events += 1;
                 tracing::error!(event_id = %record.event_id, %reason, "an unreadable event item is set aside");
                 let kept = serde_json::json!({"reason": reason, "record": record}).to_string();
                 if let Err(why) = unreadable.set_aside(kept).await {
@@ -54,8 +58,12 @@ pub async fn relay_batch(
     for failure in publisher.publish(&to_publish).await {
         if let Some((index, _)) = events.iter().find(|(_, event)| event.id == failure.event_id) {
             failed.push((*index, failure.reason));
+            unpublished += 1;
         }
     }
+    // Every event the batch brought is relayed now, retried later, or set aside unread.
+    metrics::job_processed(&RELAY_EVENTS, events.len() - unpublished);
+    metrics::job_failed(&RELAY_EVENTS, unpublished + unreadable_events);
     let mut response = DynamoDbEventResponse::default();
     for (index, reason) in failed {
         let sequence_number = batch.records[index]

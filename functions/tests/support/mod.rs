@@ -170,6 +170,13 @@ impl Harness {
         invoke(name, event, |request| function.handle(request)).await
     }
 
+    /// The function `name`, as its cold start built it.
+    pub fn function(&self, name: &str) -> &Function {
+        self.functions
+            .get(name)
+            .unwrap_or_else(|| panic!("{name} is no route's function"))
+    }
+
     /// Calls `name` and checks the status, with the whole exchange in the message when it is not.
     pub async fn expect(&self, name: &str, event: &Value, status: u16) -> Reply {
         let reply = self.call(name, event).await;

@@ -83,6 +83,29 @@ impl TestServer {
         self.base = base;
     }
 
+    /// Asks the process to stop with SIGTERM, as a supervisor does, and waits for it to exit
+    /// (at most `limit`, else the test fails). `restart` then starts a new one on the same data.
+    pub fn terminate(&mut self, limit: Duration) -> std::process::ExitStatus {
+        let mut child = self.child.take().expect("a running server");
+        let sent = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .expect("run kill");
+        assert!(sent.success(), "kill -TERM failed");
+        let asked = std::time::Instant::now();
+        loop {
+            if let Some(status) = child.try_wait().expect("wait for the server") {
+                return status;
+            }
+            if asked.elapsed() > limit {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("the server did not stop within {limit:?} of SIGTERM");
+            }
+            thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// Like [`TestServer::restart`], with these variables set (or replaced) from now on.
     pub fn restart_with(&mut self, env: &[(&str, &str)]) {
         for (key, value) in env {

@@ -1,7 +1,9 @@
 //! Retrying transactions that lost a race. DynamoDB cancels a transaction that touches an item
 //! another transaction is changing (`TransactionConflict`); under a burst of orders for one product
 //! that is common, and it says nothing about the order's validity, so we try again after a short,
-//! jittered pause (exponential backoff, "full jitter") instead of failing the buyer.
+//! jittered pause (exponential backoff, "full jitter") instead of failing the buyer. Each conflict
+//! and each retry is counted (`dynamodb_conflicts`, `dynamodb_retries`; `orderly_core::metrics`),
+//! so a hot item shows on the dashboard before its buyers feel it.
 
 use rand::Rng;
 use std::time::Duration;

@@ -77,6 +77,9 @@ impl DynamoStore {
             if attempt > 1 && started.elapsed() > retry::BUDGET {
                 break;
             }
+            if attempt > 1 {
+                orderly_core::metrics::dynamodb_retry();
+            }
             // A fresh token per attempt: the SDK's own retries of one attempt reuse it, so a
             // commit whose answer was lost is not applied twice.
             let token = ulid_token();
@@ -95,8 +98,11 @@ impl DynamoStore {
                         if !lost_a_race {
                             return Err(Cancelled::Reasons(reasons));
                         }
+                        orderly_core::metrics::dynamodb_conflict();
                     }
-                    TransactWriteItemsError::TransactionInProgressException(_) => {}
+                    TransactWriteItemsError::TransactionInProgressException(_) => {
+                        orderly_core::metrics::dynamodb_conflict()
+                    }
                     _ => return Err(sdk("TransactWriteItems", SdkError::ServiceError(service)).into()),
                 },
                 Err(other) => return Err(sdk("TransactWriteItems", other).into()),
@@ -151,6 +157,7 @@ impl DynamoStore {
                         ));
                     }
                     tokio::time::sleep(retry::backoff(attempt)).await;
+                    orderly_core::metrics::dynamodb_retry();
                 }
             }
         }

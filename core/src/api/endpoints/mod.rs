@@ -63,7 +63,7 @@ handlers! {
     create_order(app, call) => orders::place(app, call.caller()?, call.request);
     get_order(app, call) => orders::get(app, call.caller()?, call.param()?);
     cancel_order(app, call) => orders::cancel(app, call.caller()?, call.param()?);
-    payment_webhook(app, call) => payments::webhook(app, call.request);
+    payment_webhook(app, call) => payments::counted_webhook(app, call.request);
     get_daily_report(app, call) => reports::get(app, call.param()?);
     compute_daily_report(app, call) => reports::compute(app, call.param()?);
 }

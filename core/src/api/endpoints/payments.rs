@@ -3,6 +3,7 @@
 use super::{json, ApiRequest, ApiResponse};
 use crate::api::input::{header_text, integer, json_body, string, Checker};
 use crate::auth::webhook::verify_signature;
+use crate::metrics::{self, WebhookRejection};
 use crate::services::payments::{self, PaymentEvent, PaymentOutcome};
 use crate::{App, Error};
 use http::StatusCode;
@@ -18,11 +19,35 @@ fn bounded(value: &serde_json::Value) -> Result<String, String> {
     Ok(text.to_string())
 }
 
+/// [`webhook`], with each refusal counted by its reason (`webhook_rejections`). A failure of ours
+/// (503, 500) is not a refusal: the request metrics count it.
+pub async fn counted_webhook(app: &App, request: &ApiRequest) -> Result<ApiResponse, Error> {
+    let answer = webhook(app, request).await;
+    if let Some(reason) = answer.as_ref().err().and_then(rejection) {
+        metrics::webhook_rejected(reason);
+    }
+    answer
+}
+
+fn rejection(error: &Error) -> Option<WebhookRejection> {
+    match error {
+        Error::InvalidSignature(_) => Some(WebhookRejection::InvalidSignature),
+        Error::Validation(_) | Error::UnsupportedMediaType => Some(WebhookRejection::Validation),
+        Error::NotFound(_) => Some(WebhookRejection::NotFound),
+        Error::AmountMismatch(_) => Some(WebhookRejection::AmountMismatch),
+        _ => None,
+    }
+}
+
 pub async fn webhook(app: &App, request: &ApiRequest) -> Result<ApiResponse, Error> {
     // The signature is this route's authentication, so it is checked before anything else.
     let signature = header_text(request, "Webhook-Signature").unwrap_or(None);
-    verify_signature(&app.settings.webhook_secret, signature, &request.body, app.now())
-        .map_err(|e| Error::InvalidSignature(signature_reason(e)))?;
+    verify_signature(&app.settings.webhook_secret, signature, &request.body, app.now()).map_err(|e| {
+        let reason = signature_reason(e);
+        // The reason only: never the header's value or the body.
+        tracing::info!(reason, "webhook rejected");
+        Error::InvalidSignature(reason)
+    })?;
 
     let body = json_body(request)?;
     let mut checker = Checker::new();
@@ -45,9 +70,15 @@ pub async fn webhook(app: &App, request: &ApiRequest) -> Result<ApiResponse, Err
             currency: currency?,
         })
     });
-    checker.finish()?;
+    checker
+        .finish()
+        .inspect_err(|_| tracing::info!(reason = "not a payment event", "webhook rejected"))?;
     let event = event.ok_or_else(|| Error::invalid("$", "is not a payment event"))?;
-    payments::receive_payment(app, &event).await?;
+    payments::receive_payment(app, &event).await.inspect_err(|error| {
+        if let Error::AmountMismatch(_) | Error::NotFound(_) = error {
+            tracing::info!(payment_event_id = %event.id, order_id = %event.order_id, reason = %error, "webhook rejected");
+        }
+    })?;
 
     #[derive(Serialize)]
     struct Received {
