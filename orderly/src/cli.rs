@@ -173,6 +173,8 @@ pub enum CliError {
     Job(#[from] orderly_core::Error),
     #[error("the job did not finish: {0}")]
     Incomplete(String),
+    #[error("{0}")]
+    Traces(String),
 }
 
 pub async fn run(cli: Cli) -> Result<(), CliError> {
@@ -184,7 +186,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
             log_format,
             metrics_addr,
         } => {
-            logging::init(log_format);
+            let traces = logging::init(log_format).map_err(CliError::Traces)?;
             let settings = settings::ServeSettings::from_environment(&data_dir)?;
             // Installed before the API listens, so that every request is counted; stops with it.
             let _metrics = match metrics_addr {
@@ -192,6 +194,9 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
                 None => None,
             };
             server::serve(addr, open_store(store, &data_dir).await?, settings).await?;
+            if let Some(traces) = traces {
+                traces.shutdown();
+            }
         }
         Command::Jobs {
             job: JobCommand::List { json },

@@ -9,6 +9,7 @@ mod secrets;
 mod server;
 mod settings;
 mod stores;
+mod traces;
 
 use clap::Parser;
 use std::process::ExitCode;

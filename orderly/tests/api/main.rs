@@ -17,3 +17,4 @@ mod payments;
 mod products;
 mod restart;
 mod shutdown;
+mod traces;

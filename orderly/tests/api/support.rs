@@ -336,6 +336,7 @@ fn spawn_server(dir: &Path, env: &[(String, String)], logs: &SharedLog) -> (Chil
         "RUST_LOG",
         "ORDERLY_RELAY_INTERVAL_MS",
         "ORDERLY_EXPIRY_SWEEP_INTERVAL_MS",
+        "OTEL_EXPORTER_OTLP_ENDPOINT",
     ] {
         cmd.env_remove(k);
     }

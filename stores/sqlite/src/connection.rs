@@ -7,6 +7,7 @@ use orderly_core::ports::StoreError;
 use rusqlite::{Connection, ErrorCode, Transaction, TransactionBehavior};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
+use tracing::Instrument;
 
 pub(crate) struct Connections {
     writer: Mutex<Connection>,
@@ -36,6 +37,7 @@ impl EmbeddedStore {
             let index = connections.next_reader.fetch_add(1, Ordering::Relaxed) % connections.readers.len();
             read(&lock(&connections.readers[index]))
         })
+        .instrument(tracing::info_span!("store.read", db = "sqlite"))
         .await
     }
 
@@ -56,6 +58,7 @@ impl EmbeddedStore {
             tx.commit().map_err(sql)?;
             Ok(value)
         })
+        .instrument(tracing::info_span!("store.write", db = "sqlite"))
         .await
     }
 }
