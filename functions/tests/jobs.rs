@@ -242,6 +242,41 @@ async fn one_poison_message_fails_alone_and_the_rest_of_its_batch_is_done_once()
     );
 }
 
+/// `job_processed` and `job_failed` count the batch's messages, the poison one as failed, in a
+/// recorder local to this test (so tests running at once never see each other's counts).
+#[test]
+fn notify_counts_the_messages_it_recorded_and_the_ones_it_failed() {
+    let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
+    let handle = recorder.handle();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let good = metrics::with_local_recorder(&recorder, || {
+        runtime.block_on(async {
+            let h = Harness::new().await;
+            let mut batch = event("notify");
+            let records = batch["Records"].as_array_mut().unwrap();
+            let good = records.len();
+            let mut poison = records[0].clone();
+            poison["messageId"] = json!("poison-counted");
+            poison["body"] = json!("not an event");
+            records.push(poison);
+            let response = notify::notify_batch(&h.app, &sqs_batch(&batch))
+                .await
+                .expect("a batch answer");
+            assert_eq!(failed_ids(&response), ["poison-counted"]);
+            good
+        })
+    });
+    let text = handle.render();
+    assert!(
+        text.contains(&format!("job_processed{{job=\"notify\"}} {good}")),
+        "{text}"
+    );
+    assert!(text.contains("job_failed{job=\"notify\"} 1"), "{text}");
+}
+
 #[tokio::test]
 async fn a_message_without_an_id_that_fails_fails_the_whole_batch_rather_than_report_an_empty_id() {
     let h = Harness::new().await;
