@@ -1110,7 +1110,7 @@ async fn a_failed_publish_is_retried_and_every_event_is_published() {
         .push(written[1].clone());
     let outbox: &dyn OutboxStore = &shop.memory;
 
-    let first = relay::relay_outbox(&shop.app, outbox, &publisher, 100)
+    let first = relay::relay_outbox(&shop.app, outbox, &publisher)
         .await
         .expect("first pass");
     assert_eq!(first.published, 2);
@@ -1118,7 +1118,7 @@ async fn a_failed_publish_is_retried_and_every_event_is_published() {
         first.failed.iter().map(|f| &f.event_id).collect::<Vec<_>>(),
         [&written[1]]
     );
-    let second = relay::relay_outbox(&shop.app, outbox, &publisher, 100)
+    let second = relay::relay_outbox(&shop.app, outbox, &publisher)
         .await
         .expect("second pass");
     assert_eq!(
@@ -1126,7 +1126,7 @@ async fn a_failed_publish_is_retried_and_every_event_is_published() {
         (1, 0),
         "only the refused one is offered again"
     );
-    let third = relay::relay_outbox(&shop.app, outbox, &publisher, 100)
+    let third = relay::relay_outbox(&shop.app, outbox, &publisher)
         .await
         .expect("third pass");
     assert_eq!(third, relay::RelayPass::default(), "nothing left");

@@ -248,7 +248,7 @@ fn warm_notify(c: &mut Criterion) {
         .build()
         .expect("runtime");
     let raw = event("notify");
-    let app = app(vec![]);
+    let app = Arc::new(app(vec![]));
     let batch: SqsEvent = serde_json::from_str(&raw).expect("an SQS event");
     let answer = runtime.block_on(orderly_functions::jobs::notify::notify_batch(&app, &batch));
     assert!(answer.expect("a batch answer").batch_item_failures.is_empty());

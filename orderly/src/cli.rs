@@ -271,23 +271,16 @@ async fn run_job_once(
         }
         JobCommand::Relay => {
             let publisher = jobs::NotifyInProcess::new(std::sync::Arc::new(app.clone()));
-            let mut published = 0;
-            loop {
-                let pass = relay::relay_outbox(app, outbox.as_ref(), &publisher, 100).await?;
-                published += pass.published;
-                if !pass.failed.is_empty() {
-                    incomplete = Some(format!("{} event(s) were not relayed", pass.failed.len()));
-                    let failed: Vec<_> = pass
-                        .failed
-                        .iter()
-                        .map(|f| serde_json::json!({"event_id": f.event_id, "reason": f.reason}))
-                        .collect();
-                    break serde_json::json!({"published": published, "failed": failed});
-                }
-                if pass.published < 100 {
-                    break serde_json::json!({"published": published, "failed": []});
-                }
+            let run = relay::relay_outbox(app, outbox.as_ref(), &publisher).await?;
+            if !run.failed.is_empty() {
+                incomplete = Some(format!("{} event(s) were not relayed", run.failed.len()));
             }
+            let failed: Vec<_> = run
+                .failed
+                .iter()
+                .map(|f| serde_json::json!({"event_id": f.event_id, "reason": f.reason}))
+                .collect();
+            serde_json::json!({"published": run.published, "failed": failed})
         }
         JobCommand::Expire { at } => {
             let at = at.unwrap_or_else(|| app.now());

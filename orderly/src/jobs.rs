@@ -25,8 +25,6 @@ pub const RELAY_INTERVAL_MS: &str = "ORDERLY_RELAY_INTERVAL_MS";
 /// How often the expiry sweep runs, in milliseconds (default 2000).
 pub const EXPIRY_SWEEP_INTERVAL_MS: &str = "ORDERLY_EXPIRY_SWEEP_INTERVAL_MS";
 
-/// Events the relay takes per pass; a full pass is followed at once by the next.
-const RELAY_BATCH: usize = 100;
 /// When the daily report runs: minutes after midnight UTC, as the deployed schedule.
 const DAILY_REPORT_MINUTE: i64 = 5;
 const MILLIS_PER_DAY: i64 = 86_400_000;
@@ -123,23 +121,17 @@ async fn relay_forever(app: Arc<App>, outbox: Arc<dyn OutboxStore>, interval: Du
     let publisher = NotifyInProcess::new(app.clone());
     loop {
         tokio::time::sleep(interval).await;
-        loop {
-            match relay::relay_outbox(&app, outbox.as_ref(), &publisher, RELAY_BATCH).await {
-                Ok(pass) => {
-                    metrics::job_processed(&RELAY_EVENTS, pass.published);
-                    metrics::job_failed(&RELAY_EVENTS, pass.failed.len());
-                    for failure in &pass.failed {
-                        tracing::warn!(event_id = %failure.event_id, reason = %failure.reason, "event not relayed; retrying");
-                    }
-                    if pass.published < RELAY_BATCH || !pass.failed.is_empty() {
-                        break;
-                    }
+        match relay::relay_outbox(&app, outbox.as_ref(), &publisher).await {
+            Ok(run) => {
+                metrics::job_processed(&RELAY_EVENTS, run.published);
+                metrics::job_failed(&RELAY_EVENTS, run.failed.len());
+                for failure in &run.failed {
+                    tracing::warn!(event_id = %failure.event_id, reason = %failure.reason, "event not relayed; retrying");
                 }
-                Err(error) => {
-                    metrics::job_failed(&RELAY_EVENTS, 1);
-                    tracing::warn!(%error, "the relay cannot read the outbox; retrying");
-                    break;
-                }
+            }
+            Err(error) => {
+                metrics::job_failed(&RELAY_EVENTS, 1);
+                tracing::warn!(%error, "the relay cannot read the outbox; retrying");
             }
         }
     }

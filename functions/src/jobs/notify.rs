@@ -11,6 +11,7 @@ use orderly_core::jobs::NOTIFY;
 use orderly_core::metrics;
 use orderly_core::services::notifications::notify_user;
 use orderly_core::App;
+use std::sync::Arc;
 use tokio::task::JoinSet;
 use tracing::Instrument;
 
@@ -27,10 +28,10 @@ pub struct UnreportableFailure {
 /// ten). A message without an id that fails cannot be reported (an empty or unknown
 /// `itemIdentifier` fails the whole batch anyway), so then the whole batch is failed, explicitly:
 /// redelivery is safe because recording is idempotent.
-pub async fn notify_batch(app: &App, batch: &SqsEvent) -> Result<SqsBatchResponse, UnreportableFailure> {
+pub async fn notify_batch(app: &Arc<App>, batch: &SqsEvent) -> Result<SqsBatchResponse, UnreportableFailure> {
     let mut running = JoinSet::new();
     for (index, message) in batch.records.iter().enumerate() {
-        let (app, body) = (app.clone(), message.body.clone());
+        let (app, body) = (Arc::clone(app), message.body.clone());
         // In the invocation's span, so each message's log lines carry the request id too.
         running.spawn(async move { (index, notify_one(&app, body.as_deref()).await) }.in_current_span());
     }

@@ -118,7 +118,7 @@ pub fn fresh_ulid() -> String {
 pub struct Harness {
     pub table: String,
     /// The core as every function runs it, for the jobs, which are not HTTP functions.
-    pub app: orderly_core::App,
+    pub app: std::sync::Arc<orderly_core::App>,
     functions: HashMap<&'static str, Function>,
 }
 
@@ -155,7 +155,7 @@ impl Harness {
             .app_with(client.clone());
         Harness {
             table: table_name,
-            app,
+            app: std::sync::Arc::new(app),
             functions,
         }
     }

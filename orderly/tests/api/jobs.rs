@@ -11,12 +11,6 @@ const NOTIFIED_WITHIN: Duration = Duration::from_secs(10);
 /// The order TTL of the test that pays one order before its deadline: ample for one local request.
 const TTL_SECONDS: &str = "3";
 
-fn now_millis() -> i64 {
-    let since_epoch = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap();
-    i64::try_from(since_epoch.as_millis()).unwrap()
-}
 const EXPIRED_WITHIN: Duration = Duration::from_secs(120);
 
 fn kinds(notifications: &[Value]) -> Vec<&str> {
