@@ -1,22 +1,28 @@
-//! Fault test: DynamoDB Local, on a data directory, is killed in the middle of a burst of concurrent
-//! orders and started again. The API must answer 503 and never another 5xx; every order it
-//! acknowledged with 201 must still be there; and for every product, stock plus the units of its
-//! live orders must equal the initial stock (nothing oversold, nothing half-written).
+//! Fault test: DynamoDB is lost in the middle of a burst of concurrent orders and comes back. The
+//! API must answer 503 and never another 5xx; every order it acknowledged with 201 must still be
+//! there; and for every product, stock plus the units of its live orders must equal the initial
+//! stock (nothing oversold, nothing half-written).
 //!
-//! Needs the jar and native libraries the test command installs (`ORDERLY_TEST_DYNAMODB_LOCAL_JAR`,
-//! `ORDERLY_TEST_DYNAMODB_LOCAL_LIB`); without them it fails, saying how to fix it.
+//! The outage is a proxy between the server and DynamoDB Local that first stops passing bytes
+//! (calls in flight time out, as in a partition) and then drops every connection (calls are
+//! refused, as when the service is gone). It does not kill DynamoDB Local: DynamoDB Local
+//! acknowledges a transaction before it is on disk, so a SIGKILL can lose a write it answered
+//! (3 of 5,440 acknowledged transactions lost over 28 kills; `scripts/dynamodb_local_durability.py`
+//! reproduces it without our code), which would test DynamoDB Local's durability rather than ours.
+//! DynamoDB never loses a write it acknowledged.
 
 // A test: a failed expectation is the test failing, with its message.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use serde_json::{json, Value};
 use std::collections::HashMap;
-use std::net::{TcpListener, TcpStream};
-use std::path::Path;
+use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
 
 const BIN: &str = env!("CARGO_BIN_EXE_orderly");
 const JWT_SECRET: &str = "fault-test-jwt-secret-0123456789abcdef";
@@ -24,84 +30,70 @@ const INITIAL_STOCK: i64 = 100_000;
 const PRODUCTS: usize = 3;
 const BUYERS: usize = 24;
 
-fn required_env(name: &str) -> String {
-    std::env::var(name).unwrap_or_else(|_| {
-        panic!("{name} is not set: run the tests with scripts/test, which installs DynamoDB Local and sets it")
-    })
+/// The state of the link between the server and DynamoDB.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Link {
+    Up,
+    /// Connections stay open but nothing passes.
+    Silent,
+    /// Every connection is dropped as soon as it is made.
+    Down,
 }
 
-/// A DynamoDB Local process on a data directory, on a fixed port so it can be restarted in place.
-struct DynamoDbLocal {
-    child: Option<Child>,
-    port: u16,
+/// A TCP proxy on 127.0.0.1 in front of DynamoDB Local, whose link the test cuts and restores.
+struct Proxy {
+    addr: SocketAddr,
+    link: watch::Sender<Link>,
 }
 
-impl DynamoDbLocal {
-    fn start(data_dir: &Path, port: u16) -> Self {
-        let (jar, lib) = (
-            required_env("ORDERLY_TEST_DYNAMODB_LOCAL_JAR"),
-            required_env("ORDERLY_TEST_DYNAMODB_LOCAL_LIB"),
-        );
-        let child = Command::new("java")
-            .arg(format!("-Djava.library.path={lib}"))
-            .args(["-jar", &jar, "-dbPath"])
-            .arg(data_dir)
-            .args(["-port", &port.to_string(), "-disableTelemetry"])
-            .env("DDB_LOCAL_TELEMETRY", "0")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start java for DynamoDB Local (is Java 17 installed?): {e}"));
-        let mut local = DynamoDbLocal {
-            child: Some(child),
-            port,
-        };
-        local.wait_until_listening();
-        local
-    }
-
-    /// Until it answers HTTP: it accepts connections a little before it can serve them.
-    fn wait_until_listening(&mut self) {
-        let deadline = Instant::now() + Duration::from_secs(90);
-        while !answers_http(self.port) {
-            if let Some(Ok(Some(status))) = self.child.as_mut().map(Child::try_wait) {
-                panic!("DynamoDB Local exited at start-up: {status}");
+impl Proxy {
+    async fn start(upstream: SocketAddr) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind the proxy");
+        let addr = listener.local_addr().expect("the proxy's address");
+        let (link, watch) = watch::channel(Link::Up);
+        tokio::spawn(async move {
+            loop {
+                let Ok((mut client, _)) = listener.accept().await else {
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                    continue;
+                };
+                let mut link = watch.clone();
+                tokio::spawn(async move {
+                    if *link.borrow_and_update() == Link::Up {
+                        let Ok(mut store) = TcpStream::connect(upstream).await else {
+                            return;
+                        };
+                        tokio::select! {
+                            _ = tokio::io::copy_bidirectional(&mut client, &mut store) => return,
+                            _ = link.wait_for(|l| *l != Link::Up) => {}
+                        }
+                    }
+                    // Cut: hold the connection silent while the link is, then drop it.
+                    let _ = link.wait_for(|l| *l != Link::Silent).await;
+                });
             }
-            assert!(
-                Instant::now() < deadline,
-                "DynamoDB Local did not listen on {} within 90 s",
-                self.port
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
+        });
+        Proxy { addr, link }
     }
 
-    /// SIGKILL: a crash, not a shutdown.
-    fn kill(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
+    fn set(&self, link: Link) {
+        self.link.send_replace(link);
     }
 }
 
-impl Drop for DynamoDbLocal {
-    fn drop(&mut self) {
-        self.kill();
-    }
-}
-
-fn answers_http(port: u16) -> bool {
-    use std::io::{Read, Write};
-    let Ok(mut stream) = TcpStream::connect(("127.0.0.1", port)) else {
-        return false;
-    };
-    let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
-    let request = format!("GET / HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n");
-    let mut answer = [0u8; 12];
-    stream.write_all(request.as_bytes()).is_ok()
-        && stream.read_exact(&mut answer).is_ok()
-        && answer.starts_with(b"HTTP/1.1 ")
+/// DynamoDB Local's address, from the test command.
+fn dynamodb_local() -> SocketAddr {
+    let endpoint = std::env::var("ORDERLY_TEST_DYNAMODB_ENDPOINT").unwrap_or_else(|_| {
+        panic!(
+            "ORDERLY_TEST_DYNAMODB_ENDPOINT is not set: run the tests with scripts/test, which starts DynamoDB Local"
+        )
+    });
+    let addr = endpoint.trim_start_matches("http://").trim_end_matches('/');
+    let addr: SocketAddr = addr
+        .parse()
+        .unwrap_or_else(|e| panic!("ORDERLY_TEST_DYNAMODB_ENDPOINT={endpoint}: not http://ip:port ({e})"));
+    assert!(addr.ip().is_loopback(), "tests only talk to 127.0.0.1, not {endpoint}");
+    addr
 }
 
 struct Server(Child);
@@ -114,16 +106,16 @@ impl Drop for Server {
 }
 
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
+    std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
         .expect("a free port")
 }
 
-fn aws_env(port: u16, table: &str) -> Vec<(&'static str, String)> {
+fn aws_env(endpoint: SocketAddr, table: &str) -> Vec<(&'static str, String)> {
     vec![
         ("TABLE_NAME", table.to_string()),
-        ("AWS_ENDPOINT_URL", format!("http://127.0.0.1:{port}")),
+        ("AWS_ENDPOINT_URL", format!("http://{endpoint}")),
         ("AWS_REGION", "us-east-1".into()),
         ("AWS_ACCESS_KEY_ID", "test".into()),
         ("AWS_SECRET_ACCESS_KEY", "test".into()),
@@ -149,7 +141,7 @@ fn token(sub: &str, admin: bool) -> String {
 
 /// One answer of the burst.
 struct Outcome {
-    /// When the request was sent: 0 before the kill, 1 during the outage, 2 after the restart.
+    /// When the request was sent: 0 before the outage, 1 during it, 2 after it.
     phase: u8,
     /// When its answer arrived, on the same scale.
     answered_in: u8,
@@ -159,11 +151,17 @@ struct Outcome {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn orders_survive_dynamodb_dying_mid_burst() {
+async fn orders_survive_losing_dynamodb_mid_burst() {
     let data = tempfile::tempdir().expect("tempdir");
-    let port = free_port();
-    let mut dynamodb = DynamoDbLocal::start(data.path(), port);
-    let env = aws_env(port, "orderly-fault");
+    let proxy = Proxy::start(dynamodb_local()).await;
+    let table = format!(
+        "orderly-fault-{}",
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .expect("time after 1970")
+            .as_nanos()
+    );
+    let env = aws_env(proxy.addr, &table);
     let created = Command::new(BIN)
         .args(["table", "create"])
         .envs(env.iter().map(|(k, v)| (*k, v)))
@@ -267,19 +265,20 @@ async fn orders_survive_dynamodb_dying_mid_burst() {
 
     tokio::time::sleep(Duration::from_millis(2000)).await;
     phase.store(1, Ordering::SeqCst);
-    dynamodb.kill();
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    proxy.set(Link::Silent);
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    proxy.set(Link::Down);
     let health = http
         .get(format!("{base}/health"))
         .send()
         .await
         .expect("health during the outage");
     assert_eq!(health.status(), 503, "health must say the store is unavailable");
-    tokio::time::sleep(Duration::from_millis(1500)).await;
-    let mut dynamodb = DynamoDbLocal::start(data.path(), port);
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    proxy.set(Link::Up);
     phase.store(2, Ordering::SeqCst);
-    // Keep ordering until every buyer's orders go through again: a cold JVM on a busy machine can
-    // take a while, so wait for the outcome rather than for a fixed time.
+    // Keep ordering until every buyer's orders go through again: on a busy machine that can take a
+    // while, so wait for the outcome rather than for a fixed time.
     let recovery_deadline = Instant::now() + Duration::from_secs(90);
     while recovered.load(Ordering::SeqCst) < BUYERS && Instant::now() < recovery_deadline {
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -391,12 +390,11 @@ async fn orders_survive_dynamodb_dying_mid_burst() {
         );
     }
     eprintln!(
-        "fault test: before the kill {} × 201; during the outage {} × 201, {} × 503; after the restart {} × 201, {} × 503",
+        "fault test: before the outage {} × 201; during it {} × 201, {} × 503; after it {} × 201, {} × 503",
         in_phase(0, 201),
         in_phase(1, 201),
         in_phase(1, 503),
         in_phase(2, 201),
         in_phase(2, 503)
     );
-    dynamodb.kill();
 }
