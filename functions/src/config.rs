@@ -1,6 +1,7 @@
 //! A function's configuration, read once per cold start from its environment, which the SAM
 //! template sets: `TABLE_NAME`, `PAYMENT_WEBHOOK_SECRET`, `ORDER_TTL_SECONDS`, `CURRENCY`.
 
+use crate::xray::{AwsCalls, XrayDaemon};
 use orderly_core::auth::Authenticator;
 use orderly_core::config::{Secret, PAYMENT_WEBHOOK_SECRET};
 use orderly_core::ports::{SystemClock, UlidGenerator};
@@ -30,10 +31,17 @@ impl FunctionConfig {
         Ok(FunctionConfig { settings, table })
     }
 
-    /// The app on DynamoDB with the client from the standard AWS environment. Deployed, API
-    /// Gateway's JWT authorizer has verified the caller; the function trusts its claims.
-    pub async fn app(self) -> App {
-        self.app_with(client::client_from_environment().await)
+    /// The app on DynamoDB with the client from the standard AWS environment, its calls recorded in
+    /// X-Ray when the function is traced. Deployed, API Gateway's JWT authorizer has verified the
+    /// caller; the function trusts its claims.
+    pub async fn app(self, xray: Option<&Arc<XrayDaemon>>) -> App {
+        let sdk = client::sdk_config_from_environment().await;
+        let mut dynamodb = aws_sdk_dynamodb::config::Builder::from(&sdk);
+        if xray.is_some() {
+            let region = sdk.region().map(ToString::to_string);
+            dynamodb = dynamodb.interceptor(AwsCalls::new(region, Some(self.table.clone())));
+        }
+        self.app_with(orderly_store_dynamodb::Client::from_conf(dynamodb.build()))
     }
 
     pub fn app_with(self, dynamodb: orderly_store_dynamodb::Client) -> App {

@@ -10,6 +10,7 @@ pub mod jobs;
 pub mod logging;
 pub mod metrics;
 pub mod sqs;
+pub mod xray;
 
 pub use config::{ConfigError, FunctionConfig};
 
@@ -20,6 +21,7 @@ use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tracing::Instrument;
+use xray::XrayDaemon;
 
 /// Time kept back before Lambda's deadline to answer 503 ourselves: past the deadline Lambda
 /// kills the invocation and API Gateway answers an opaque 500.
@@ -30,6 +32,7 @@ const DEADLINE_MARGIN: Duration = Duration::from_millis(500);
 pub struct Function {
     route: &'static Route,
     app: Arc<App>,
+    xray: Option<Arc<XrayDaemon>>,
 }
 
 impl Function {
@@ -37,13 +40,43 @@ impl Function {
         Function {
             route,
             app: Arc::new(app),
+            xray: None,
+        }
+    }
+
+    /// The function with each sampled invocation recorded in X-Ray.
+    pub fn traced(self, daemon: Arc<XrayDaemon>) -> Self {
+        Function {
+            xray: Some(daemon),
+            ..self
         }
     }
 
     /// Answers one API Gateway request. Infallible by construction: every failure is a response.
     pub async fn handle(&self, request: Request) -> Result<Response<Body>, Infallible> {
-        let span = logging::invocation_span(request.lambda_context_ref());
-        self.answer(request).instrument(span).await
+        let context = request.lambda_context_ref();
+        let span = logging::invocation_span(context);
+        let trace_header = context.and_then(|c| c.xray_trace_id.clone());
+        let answer = self.answer(request).instrument(span);
+        xray::trace_invocation(
+            self.xray.as_ref(),
+            trace_header.as_deref(),
+            self.route.function,
+            answer,
+            |answer| match answer {
+                Ok(response) => xray::Outcome {
+                    status: Some(response.status().as_u16()),
+                    request_id: response
+                        .headers()
+                        .get("x-request-id")
+                        .and_then(|id| id.to_str().ok())
+                        .map(str::to_string),
+                    failed: false,
+                },
+                Err(never) => match *never {},
+            },
+        )
+        .await
     }
 
     async fn answer(&self, request: Request) -> Result<Response<Body>, Infallible> {
@@ -108,7 +141,12 @@ pub async fn run(route: &'static Route) -> Result<(), lambda_http::Error> {
             return Err(error.into());
         }
     };
-    let function = Function::new(route, config.app().await);
+    let xray = XrayDaemon::from_environment();
+    let function = Function::new(route, config.app(xray.as_ref()).await);
+    let function = match xray {
+        Some(daemon) => function.traced(daemon),
+        None => function,
+    };
     // The runtime loop, flushing the invocation's metrics after each (as EMF on stdout).
     metrics_cloudwatch_embedded::lambda::service::run_http(
         collector,

@@ -16,12 +16,15 @@ use aws_lambda_events::event::sqs::SqsEvent;
 use lambda_http::lambda_runtime::{service_fn, LambdaEvent};
 use lambda_http::Error;
 // `lambda_runtime::run` with a layer that flushes the invocation's metrics (EMF) after each.
+use crate::xray::{self, AwsCalls, XrayDaemon};
+use lambda_http::Context;
 use metrics_cloudwatch_embedded::lambda::service as emf;
 use orderly_core::jobs::{Job, EXPIRE_ORDERS, NOTIFY, RELAY_EVENTS, REPORT_PREVIOUS_DAY};
 use orderly_core::metrics::{job_failed, job_processed};
 use orderly_core::services::{expiry, reports};
 use orderly_core::App;
 use schedule::ScheduledEvent;
+use std::future::Future;
 use std::sync::Arc;
 use tracing::Instrument;
 
@@ -41,18 +44,25 @@ pub async fn run_relay() -> Result<(), Error> {
             return Err(error.into());
         }
     };
+    let xray = XrayDaemon::from_environment();
     let sdk = orderly_store_dynamodb::client::sdk_config_from_environment().await;
-    let sqs = aws_sdk_sqs::Client::new(&sdk);
+    let mut sqs = aws_sdk_sqs::config::Builder::from(&sdk);
+    if xray.is_some() {
+        sqs = sqs.interceptor(AwsCalls::new(sdk.region().map(ToString::to_string), None));
+    }
+    let sqs = aws_sdk_sqs::Client::from_conf(sqs.build());
     let publisher = Arc::new(SqsPublisher::new(sqs.clone(), queue_url));
     let dead_letters = Arc::new(SqsDeadLetters::new(sqs, dead_letters_url));
     emf::run(
         collector,
         service_fn(move |event: LambdaEvent<StreamBatch>| {
-            let (publisher, dead_letters) = (publisher.clone(), dead_letters.clone());
+            let (publisher, dead_letters, xray) = (publisher.clone(), dead_letters.clone(), xray.clone());
             async move {
-                Ok::<_, Error>(relay::relay_batch(publisher.as_ref(), dead_letters.as_ref(), &event.payload).await?)
+                let relay = async {
+                    Ok::<_, Error>(relay::relay_batch(publisher.as_ref(), dead_letters.as_ref(), &event.payload).await?)
+                };
+                invocation(&RELAY_EVENTS, xray.as_ref(), &event.context, relay).await
             }
-            .instrument(logging::invocation_span(Some(&event.context)))
         }),
     )
     .await
@@ -70,14 +80,16 @@ fn queue_url(variable: &'static str) -> Result<String, orderly_core::ConfigError
 
 /// `notify`: the events queue to users' notifications.
 pub async fn run_notify() -> Result<(), Error> {
-    let app = start(&NOTIFY).await?;
+    let (app, xray) = start(&NOTIFY).await?;
     let collector = crate::metrics::install(NOTIFY.function)?;
     emf::run(
         collector,
         service_fn(move |event: LambdaEvent<SqsEvent>| {
-            let app = app.clone();
-            let span = logging::invocation_span(Some(&event.context));
-            async move { Ok::<_, Error>(notify::notify_batch(&app, &event.payload).await?) }.instrument(span)
+            let (app, xray) = (app.clone(), xray.clone());
+            async move {
+                let notify = async { Ok::<_, Error>(notify::notify_batch(&app, &event.payload).await?) };
+                invocation(&NOTIFY, xray.as_ref(), &event.context, notify).await
+            }
         }),
     )
     .await
@@ -85,14 +97,21 @@ pub async fn run_notify() -> Result<(), Error> {
 
 /// `expire-orders`: every minute, the orders past their deadline.
 pub async fn run_expire_orders() -> Result<(), Error> {
-    let app = start(&EXPIRE_ORDERS).await?;
+    let (app, xray) = start(&EXPIRE_ORDERS).await?;
     let collector = crate::metrics::install(EXPIRE_ORDERS.function)?;
     emf::run(
         collector,
         service_fn(move |event: LambdaEvent<ScheduledEvent>| {
-            let app = app.clone();
-            let span = logging::invocation_span(Some(&event.context));
-            async move { expire_orders(&app, &event.payload).await }.instrument(span)
+            let (app, xray) = (app.clone(), xray.clone());
+            async move {
+                invocation(
+                    &EXPIRE_ORDERS,
+                    xray.as_ref(),
+                    &event.context,
+                    expire_orders(&app, &event.payload),
+                )
+                .await
+            }
         }),
     )
     .await
@@ -100,14 +119,21 @@ pub async fn run_expire_orders() -> Result<(), Error> {
 
 /// `report-previous-day`: at 00:05 UTC, yesterday's report.
 pub async fn run_report_previous_day() -> Result<(), Error> {
-    let app = start(&REPORT_PREVIOUS_DAY).await?;
+    let (app, xray) = start(&REPORT_PREVIOUS_DAY).await?;
     let collector = crate::metrics::install(REPORT_PREVIOUS_DAY.function)?;
     emf::run(
         collector,
         service_fn(move |event: LambdaEvent<ScheduledEvent>| {
-            let app = app.clone();
-            let span = logging::invocation_span(Some(&event.context));
-            async move { report_previous_day(&app, &event.payload).await }.instrument(span)
+            let (app, xray) = (app.clone(), xray.clone());
+            async move {
+                invocation(
+                    &REPORT_PREVIOUS_DAY,
+                    xray.as_ref(),
+                    &event.context,
+                    report_previous_day(&app, &event.payload),
+                )
+                .await
+            }
         }),
     )
     .await
@@ -159,11 +185,29 @@ pub async fn report_previous_day(app: &App, event: &ScheduledEvent) -> Result<se
     Ok(serde_json::to_value(&report)?)
 }
 
-/// Logging and the app, built once per cold start; bad configuration fails the cold start.
-async fn start(job: &'static Job) -> Result<Arc<App>, Error> {
+/// One invocation of `job`: in its log span and, when traced and sampled, its X-Ray subsegment.
+async fn invocation<T>(
+    job: &'static Job,
+    xray: Option<&Arc<XrayDaemon>>,
+    context: &Context,
+    work: impl Future<Output = Result<T, Error>>,
+) -> Result<T, Error> {
+    let traced = xray::trace_invocation(xray, context.xray_trace_id.as_deref(), job.function, work, |result| {
+        xray::Outcome {
+            failed: result.is_err(),
+            ..xray::Outcome::default()
+        }
+    });
+    traced.instrument(logging::invocation_span(Some(context))).await
+}
+
+/// Logging, the app and the X-Ray daemon (when traced), built once per cold start; bad
+/// configuration fails the cold start.
+async fn start(job: &'static Job) -> Result<(Arc<App>, Option<Arc<XrayDaemon>>), Error> {
     logging::init(job.function);
+    let xray = XrayDaemon::from_environment();
     match FunctionConfig::from_environment() {
-        Ok(config) => Ok(Arc::new(config.app().await)),
+        Ok(config) => Ok((Arc::new(config.app(xray.as_ref()).await), xray)),
         Err(error) => {
             tracing::error!(%error, "invalid configuration");
             Err(error.into())

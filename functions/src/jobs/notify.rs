@@ -32,8 +32,10 @@ pub async fn notify_batch(app: &Arc<App>, batch: &SqsEvent) -> Result<SqsBatchRe
     let mut running = JoinSet::new();
     for (index, message) in batch.records.iter().enumerate() {
         let (app, body) = (Arc::clone(app), message.body.clone());
-        // In the invocation's span, so each message's log lines carry the request id too.
-        running.spawn(async move { (index, notify_one(&app, body.as_deref()).await) }.in_current_span());
+        // In the invocation's span and X-Ray subsegment, so each message's log lines carry the
+        // request id too and its writes show in the trace.
+        let one = async move { (index, notify_one(&app, body.as_deref()).await) };
+        running.spawn(crate::xray::in_current_subsegment(one).in_current_span());
     }
     let mut failed = Vec::new();
     while let Some(done) = running.join_next().await {

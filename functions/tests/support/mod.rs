@@ -7,6 +7,7 @@
 #![allow(dead_code)] // not every test binary that includes this module uses every helper
 
 use http::HeaderMap;
+use lambda_http::RequestExt;
 use lambda_http::{Body, Request, Response};
 use orderly_core::api::routes::UNROUTED_FUNCTION;
 use orderly_core::api::{Route, ROUTES};
@@ -14,6 +15,7 @@ use orderly_core::auth::webhook;
 use orderly_core::config::Secret;
 use orderly_core::domain::Timestamp;
 use orderly_core::ports::{Clock, SystemClock};
+use orderly_functions::xray::{AwsCalls, XrayDaemon};
 use orderly_functions::{Function, FunctionConfig};
 use orderly_store_dynamodb::table;
 use serde_json::{json, Map, Value};
@@ -21,6 +23,7 @@ use std::collections::HashMap;
 use std::convert::Infallible;
 use std::future::Future;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 /// The `PAYMENT_WEBHOOK_SECRET` the functions under test are configured with.
 pub const WEBHOOK_SECRET: &str = "whsec_functions_handler_tests_0123456789";
@@ -54,12 +57,12 @@ pub fn now() -> Timestamp {
 
 /// Invokes the `$default` route's function (`UNROUTED_FUNCTION`) with `event`, as the runtime does.
 pub async fn call_unrouted(event: &Value) -> Reply {
-    invoke(UNROUTED_FUNCTION, event, orderly_functions::answer_unrouted).await
+    invoke(UNROUTED_FUNCTION, event, None, orderly_functions::answer_unrouted).await
 }
 
-/// JSON event → `lambda_http::Request` → `handler` → the reply, as JSON; every response must
-/// carry a valid `x-request-id`.
-async fn invoke<F, Fut>(name: &str, event: &Value, handler: F) -> Reply
+/// JSON event → `lambda_http::Request` (with Lambda's X-Ray trace header in its context, when
+/// given) → `handler` → the reply, as JSON; every response must carry a valid `x-request-id`.
+async fn invoke<F, Fut>(name: &str, event: &Value, trace_header: Option<&str>, handler: F) -> Reply
 where
     F: FnOnce(Request) -> Fut,
     Fut: Future<Output = Result<Response<Body>, Infallible>>,
@@ -68,8 +71,13 @@ where
     // (a named stage in front) instead of adding the stage where it finds none.
     std::env::set_var("AWS_LAMBDA_HTTP_IGNORE_STAGE_IN_PATH", "true");
     let text = serde_json::to_string(event).unwrap_or_else(|e| panic!("{name}: serialising the event: {e}"));
-    let request = lambda_http::request::from_str(&text)
+    let mut request = lambda_http::request::from_str(&text)
         .unwrap_or_else(|e| panic!("{name}: lambda_http cannot read the event: {e}\n{text}"));
+    if let Some(header) = trace_header {
+        let mut context = lambda_http::Context::default();
+        context.xray_trace_id = Some(header.to_string());
+        request = request.with_lambda_context(context);
+    }
     let response = match handler(request).await {
         Ok(response) => response,
         Err(never) => match never {},
@@ -129,11 +137,28 @@ impl Harness {
 
     /// A harness whose functions are configured with these extra variables too.
     pub async fn with_vars(extra: &[(&str, &str)]) -> Self {
+        Harness::build(extra, None).await
+    }
+
+    /// A harness whose functions record each sampled invocation and its DynamoDB calls in X-Ray,
+    /// sending to `daemon`, as their cold start does when the function is traced.
+    pub async fn traced(daemon: Arc<XrayDaemon>) -> Self {
+        Harness::build(&[], Some(daemon)).await
+    }
+
+    async fn build(extra: &[(&str, &str)], xray: Option<Arc<XrayDaemon>>) -> Self {
         let client = client_for(&endpoint());
         let table_name = format!("orderly-functions-test-{}", fresh_ulid().to_lowercase());
         table::create_table(&client, &table_name)
             .await
             .unwrap_or_else(|e| panic!("creating table {table_name} on DynamoDB Local failed: {e}"));
+        let client = match xray {
+            Some(_) => {
+                let calls = AwsCalls::new(Some("us-east-1".into()), Some(table_name.clone()));
+                orderly_store_dynamodb::Client::from_conf(client.config().to_builder().interceptor(calls).build())
+            }
+            None => client,
+        };
         let vars: HashMap<String, String> = [
             ("TABLE_NAME", table_name.as_str()),
             ("PAYMENT_WEBHOOK_SECRET", WEBHOOK_SECRET),
@@ -147,7 +172,12 @@ impl Harness {
             .map(|route| {
                 let name = route.function;
                 let config = FunctionConfig::from_vars(&vars).unwrap_or_else(|e| panic!("{name}: configuration: {e}"));
-                (name, Function::new(route, config.app_with(client.clone())))
+                let function = Function::new(route, config.app_with(client.clone()));
+                let function = match &xray {
+                    Some(daemon) => function.traced(Arc::clone(daemon)),
+                    None => function,
+                };
+                (name, function)
             })
             .collect();
         let app = FunctionConfig::from_vars(&vars)
@@ -167,7 +197,13 @@ impl Harness {
             .functions
             .get(name)
             .unwrap_or_else(|| panic!("{name} is no route's function"));
-        invoke(name, event, |request| function.handle(request)).await
+        invoke(name, event, None, |request| function.handle(request)).await
+    }
+
+    /// Invokes function `name` as [`Harness::call`] does, with Lambda's X-Ray trace header.
+    pub async fn call_traced(&self, name: &str, event: &Value, trace_header: &str) -> Reply {
+        let function = self.function(name);
+        invoke(name, event, Some(trace_header), |request| function.handle(request)).await
     }
 
     /// The function `name`, as its cold start built it.
