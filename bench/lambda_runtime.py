@@ -6,14 +6,18 @@ Start-up: the time from exec to the function's first `GET .../invocation/next`, 
 cold start runs before it can take an event: configuration, the DynamoDB client, the runtime.
 Memory: the function's peak resident set (VmHWM) after N warm invocations of a sample event.
 
-Usage: bench/lambda_runtime.py BINARY EVENT_JSON [--starts 20] [--invocations 2000]
+Usage: bench/lambda_runtime.py BINARY EVENT_JSON [--starts 20] [--invocations 2000] [--xray]
 The function's environment (TABLE_NAME, AWS_ENDPOINT_URL, ...) is inherited from the caller.
+With --xray the function is traced as under `Tracing: Active`: AWS_XRAY_DAEMON_ADDRESS names a UDP
+socket of this script on 127.0.0.1 (the daemon), every invocation's trace header is sampled, and
+the datagrams received are counted.
 """
 import argparse
 import http.server
 import json
 import os
 import queue
+import socket
 import socketserver
 import statistics
 import subprocess
@@ -21,11 +25,30 @@ import threading
 import time
 
 PREFIX = "/2018-06-01/runtime"
+UNSAMPLED = "Root=1-00000000-000000000000000000000000"
+SAMPLED = "Root=1-6948c0de-5b1c0a3e8d2f4a6b7c9e0d1f;Parent=53995c3f42cd8ad8;Sampled=1"
+
+
+class XrayDaemon:
+    """A UDP socket on 127.0.0.1 that counts the datagrams a traced function sends it."""
+
+    def __init__(self):
+        self.socket = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.socket.bind(("127.0.0.1", 0))
+        self.address = "127.0.0.1:%d" % self.socket.getsockname()[1]
+        self.datagrams = 0
+        threading.Thread(target=self.drain, daemon=True).start()
+
+    def drain(self):
+        while True:
+            self.socket.recv(65536)
+            self.datagrams += 1
 
 
 class RuntimeApi:
-    def __init__(self, event: bytes):
+    def __init__(self, event: bytes, trace_header: str = UNSAMPLED):
         self.event = event
+        self.trace_header = trace_header
         self.first_poll = threading.Event()
         self.first_poll_at = None
         self.pending = queue.Queue()
@@ -59,7 +82,7 @@ class RuntimeApi:
                 self.send_header("Lambda-Runtime-Aws-Request-Id", request_id)
                 self.send_header("Lambda-Runtime-Deadline-Ms", str(int(time.time() * 1000) + 10_000))
                 self.send_header("Lambda-Runtime-Invoked-Function-Arn", "arn:aws:lambda:us-east-1:000000000000:function:bench")
-                self.send_header("Lambda-Runtime-Trace-Id", "Root=1-00000000-000000000000000000000000")
+                self.send_header("Lambda-Runtime-Trace-Id", api.trace_header)
                 self.send_header("Content-Length", str(len(api.event)))
                 self.end_headers()
                 self.wfile.write(api.event)
@@ -88,8 +111,11 @@ class RuntimeApi:
         self.server.shutdown()
 
 
-def environment(port):
+def environment(port, xray=None):
     env = dict(os.environ)
+    env.pop("AWS_XRAY_DAEMON_ADDRESS", None)
+    if xray is not None:
+        env["AWS_XRAY_DAEMON_ADDRESS"] = xray.address
     env.update({
         "AWS_LAMBDA_RUNTIME_API": f"127.0.0.1:{port}",
         "AWS_LAMBDA_FUNCTION_NAME": "bench",
@@ -104,10 +130,10 @@ def environment(port):
     return env
 
 
-def start_up(binary, event):
+def start_up(binary, event, xray=None):
     api = RuntimeApi(event)
     started = time.perf_counter()
-    process = subprocess.Popen([binary], env=environment(api.port), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    process = subprocess.Popen([binary], env=environment(api.port, xray), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     if not api.first_poll.wait(30):
         process.kill()
         raise SystemExit(f"{binary} never polled for an event: {process.stderr.read().decode()[-2000:]}")
@@ -118,9 +144,9 @@ def start_up(binary, event):
     return elapsed
 
 
-def warm_memory(binary, event, invocations):
-    api = RuntimeApi(event)
-    process = subprocess.Popen([binary], env=environment(api.port), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+def warm_memory(binary, event, invocations, xray=None):
+    api = RuntimeApi(event, SAMPLED if xray else UNSAMPLED)
+    process = subprocess.Popen([binary], env=environment(api.port, xray), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     statuses = {}
     started = time.perf_counter()
     for n in range(invocations):
@@ -145,15 +171,20 @@ def main():
     parser.add_argument("event")
     parser.add_argument("--starts", type=int, default=20)
     parser.add_argument("--invocations", type=int, default=2000)
+    parser.add_argument("--xray", action="store_true", help="traced, every invocation sampled")
     args = parser.parse_args()
     with open(args.event, "rb") as event_file:
         event = event_file.read()
-    starts = sorted(start_up(args.binary, event) * 1000 for _ in range(args.starts))
+    xray = XrayDaemon() if args.xray else None
+    starts = sorted(start_up(args.binary, event, xray) * 1000 for _ in range(args.starts))
     print(f"start-up to first poll over {len(starts)} runs: median {statistics.median(starts):.1f} ms, "
           f"p90 {starts[int(len(starts) * 0.9) - 1]:.1f} ms, max {starts[-1]:.1f} ms")
-    peak, rss, statuses, elapsed = warm_memory(args.binary, event, args.invocations)
+    peak, rss, statuses, elapsed = warm_memory(args.binary, event, args.invocations, xray)
     print(f"after {args.invocations} warm invocations ({args.invocations / elapsed:.0f}/s, statuses {statuses}): "
           f"peak RSS {peak:.1f} MiB, current RSS {rss:.1f} MiB")
+    if xray:
+        time.sleep(0.2)  # the last datagram, on its way
+        print(f"X-Ray datagrams received: {xray.datagrams} ({xray.datagrams / args.invocations:.2f} per invocation)")
 
 
 if __name__ == "__main__":

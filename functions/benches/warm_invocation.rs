@@ -4,6 +4,9 @@
 //!
 //! The same for `notify`: its sample SQS batch parsed and every message turned into a notification.
 //!
+//! get-product and create-order traced and sampled, their X-Ray subsegment sent to a daemon on
+//! 127.0.0.1 (`... (traced, sampled)`).
+//!
 //! And both again with the metrics recorded and flushed as EMF after each invocation, as deployed
 //! (`... (metrics recorded, EMF flushed)`, last: installing the recorder is once per process).
 //!
@@ -14,6 +17,7 @@
 
 use async_trait::async_trait;
 use criterion::{criterion_group, criterion_main, Criterion};
+use lambda_http::RequestExt;
 use orderly_core::api::{routes, Route};
 use orderly_core::auth::Authenticator;
 use orderly_core::config::Secret;
@@ -26,6 +30,7 @@ use orderly_core::ports::{
     StoreError, SystemClock, UlidGenerator,
 };
 use orderly_core::{App, Settings};
+use orderly_functions::xray::XrayDaemon;
 use orderly_functions::Function;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -260,6 +265,47 @@ fn warm_notify(c: &mut Criterion) {
     });
 }
 
+/// The same invocations traced and sampled, as deployed with `Tracing: Active`: the invocation's
+/// X-Ray subsegment built and sent as a UDP datagram to a daemon on 127.0.0.1 (a thread drains it,
+/// as the daemon would). The stub store makes no AWS calls, so this is the invocation's own
+/// subsegment; each DynamoDB call adds one document and one datagram more.
+fn warm_invocation_traced(c: &mut Criterion) {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let daemon = std::net::UdpSocket::bind("127.0.0.1:0").expect("the daemon's socket");
+    let daemon_address = daemon.local_addr().expect("address");
+    let sender = Arc::new(XrayDaemon::at(daemon_address).expect("a sender"));
+    std::thread::spawn(move || {
+        let mut buffer = [0u8; 65_536];
+        while daemon.recv(&mut buffer).is_ok() {}
+    });
+    // The floor: one datagram of a typical invocation's size, sent on its own.
+    let socket = std::net::UdpSocket::bind("127.0.0.1:0").expect("a socket");
+    let datagram = vec![b'x'; 420];
+    c.bench_function("X-Ray datagram alone", |b| {
+        b.iter(|| socket.send_to(&datagram, daemon_address))
+    });
+    let mut context = lambda_http::Context::default();
+    context.xray_trace_id = Some("Root=1-6948c0de-5b1c0a3e8d2f4a6b7c9e0d1f;Parent=53995c3f42cd8ad8;Sampled=1".into());
+    for (name, route) in [
+        ("get-product", &routes::GET_PRODUCT),
+        ("create-order", &routes::CREATE_ORDER),
+    ] {
+        let raw = event(name);
+        let function = function(route, vec![product_in(&raw)]).traced(Arc::clone(&sender));
+        c.bench_function(&format!("{name} (traced, sampled)"), |b| {
+            b.iter(|| {
+                let request = lambda_http::request::from_str(&raw)
+                    .expect("event")
+                    .with_lambda_context(context.clone());
+                runtime.block_on(function.handle(request))
+            })
+        });
+    }
+}
+
 /// The same invocations with their metrics recorded and flushed as deployed: the EMF collector
 /// installed (a process has one recorder, so this runs last) and the invocation's documents
 /// written after each one, as the runtime's metrics layer does; to a sink here, to stdout there.
@@ -290,5 +336,11 @@ fn warm_invocation_with_emf(c: &mut Criterion) {
     }
 }
 
-criterion_group!(benches, warm_invocation, warm_notify, warm_invocation_with_emf);
+criterion_group!(
+    benches,
+    warm_invocation,
+    warm_notify,
+    warm_invocation_traced,
+    warm_invocation_with_emf
+);
 criterion_main!(benches);

@@ -1,10 +1,10 @@
 //! X-Ray traces without a collector. With `Tracing: Active`, Lambda records each invocation's
 //! segment and runs an X-Ray daemon beside the function (`AWS_XRAY_DAEMON_ADDRESS`); like the
 //! X-Ray SDKs, we add our own subsegments by sending their documents to that daemon over UDP: one
-//! per invocation, named after the function, and one per AWS call inside it (DynamoDB, SQS) with
-//! its operation, table, request id, status and retries. A send is one non-blocking datagram to
-//! the daemon on the same host, so a request never waits on tracing, and a failed send loses a
-//! subsegment, never an answer. Untraced functions and unsampled invocations send nothing.
+//! per invocation, named after the function, with one nested in it per AWS call (DynamoDB, SQS):
+//! operation, table, request id, status and retries. A send is one non-blocking datagram to the
+//! daemon on the same host, so a request never waits on tracing, and a failed send loses a
+//! trace, never an answer. Untraced functions and unsampled invocations send nothing.
 //!
 //! The invocation's subsegment is found by the AWS calls through a task-local, so work spawned
 //! onto other tasks takes it along explicitly ([`in_current_subsegment`]).
@@ -21,7 +21,7 @@ use serde::Serialize;
 use std::future::Future;
 use std::hash::BuildHasher;
 use std::net::{SocketAddr, UdpSocket};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 /// Where Lambda says its X-Ray daemon listens: `host:port`, or `tcp:host:port udp:host:port`.
@@ -66,7 +66,7 @@ impl XrayDaemon {
         Ok(XrayDaemon { socket, address })
     }
 
-    fn send(&self, subsegment: &Subsegment<'_>) {
+    fn send(&self, subsegment: &Subsegment) {
         let Ok(document) = serde_json::to_string(subsegment) else {
             return;
         };
@@ -146,17 +146,19 @@ fn epoch_seconds(at: SystemTime) -> f64 {
     at.duration_since(UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0)
 }
 
-/// The subsegment an invocation's work runs in, which its AWS calls hang from.
+/// The subsegment an invocation's work runs in, and the AWS calls made in it so far.
 #[derive(Debug, Clone)]
 struct Current {
-    daemon: Arc<XrayDaemon>,
-    trace_id: Arc<str>,
-    id: Arc<str>,
+    calls: Arc<Mutex<Vec<Subsegment>>>,
 }
 
 tokio::task_local! {
     static CURRENT: Current;
 }
+
+/// The most AWS calls one invocation's document carries (about 300 bytes each, well inside a
+/// datagram); a job that makes more shows its first ones.
+const MAX_CALLS: usize = 100;
 
 /// How an invocation ended, for its subsegment.
 #[derive(Debug, Default)]
@@ -170,7 +172,8 @@ pub struct Outcome {
 }
 
 /// Runs `work` as the invocation's subsegment `name` when the function is traced and the
-/// invocation sampled; otherwise just runs it.
+/// invocation sampled; otherwise just runs it. The AWS calls made in it are nested in its
+/// document, so an invocation is one datagram: each costs the sender a wake-up of the daemon.
 pub async fn trace_invocation<F, T>(
     daemon: Option<&Arc<XrayDaemon>>,
     trace_header: Option<&str>,
@@ -185,21 +188,22 @@ where
     let (Some(daemon), Some(header)) = (daemon, header) else {
         return work.await;
     };
-    let current = Current {
-        daemon: Arc::clone(daemon),
-        trace_id: header.root.into(),
-        id: new_segment_id().into(),
-    };
+    let current = Current { calls: Arc::default() };
     let started = SystemTime::now();
     let result = CURRENT.scope(current.clone(), work).await;
     let outcome = outcome(&result);
-    let status = outcome.status.unwrap_or(if outcome.failed { 500 } else { 200 });
-    let mut subsegment = Subsegment::new(name, &current.id, &current.trace_id, &header.parent, started);
-    subsegment.flag(status);
+    let mut subsegment = Subsegment::new(name, started);
+    subsegment.trace_id = Some(header.root);
+    subsegment.parent_id = Some(header.parent);
+    subsegment.kind = Some("subsegment");
+    subsegment.flag(outcome.status.unwrap_or(if outcome.failed { 500 } else { 200 }));
     subsegment.fault |= outcome.failed;
     subsegment.http = outcome.status.map(Http::status);
-    subsegment.annotations = outcome.request_id.as_deref().map(|id| Annotations { request_id: id });
-    current.daemon.send(&subsegment);
+    subsegment.annotations = outcome.request_id.map(|request_id| Annotations { request_id });
+    if let Ok(mut calls) = current.calls.lock() {
+        subsegment.subsegments = std::mem::take(&mut *calls);
+    }
+    daemon.send(&subsegment);
     result
 }
 
@@ -287,33 +291,31 @@ impl Intercept for AwsCalls {
             .map(|m| (m.service(), m.name()))
             .unwrap_or(("AWS", "unknown"));
         let response = context.response();
-        let id = new_segment_id();
-        let mut subsegment = Subsegment::new(
-            xray_service_name(service),
-            &id,
-            &current.trace_id,
-            &current.id,
-            started.at,
-        );
-        subsegment.namespace = Some("aws");
-        subsegment.aws = Some(AwsCall {
-            operation,
-            region: self.region.as_deref(),
+        let mut call = Subsegment::new(xray_service_name(service), started.at);
+        call.namespace = Some("aws");
+        call.aws = Some(AwsCall {
+            operation: operation.to_string(),
+            region: self.region.clone(),
             request_id: response
                 .and_then(|r| r.headers().get("x-amzn-requestid"))
-                .filter(|id| id.len() <= 128),
+                .filter(|id| id.len() <= 128)
+                .map(str::to_string),
             retries: started.attempts.saturating_sub(1),
-            table_name: self.table.as_deref(),
+            table_name: self.table.clone(),
         });
         match response.map(|r| r.status().as_u16()) {
             Some(status) => {
-                subsegment.flag(status);
-                subsegment.http = Some(Http::status(status));
+                call.flag(status);
+                call.http = Some(Http::status(status));
             }
             // No answer at all (timeout, connection refused): the call failed on our side of it.
-            None => subsegment.fault = context.output_or_error().is_some_and(|r| r.is_err()),
+            None => call.fault = context.output_or_error().is_some_and(|r| r.is_err()),
         }
-        current.daemon.send(&subsegment);
+        if let Ok(mut calls) = current.calls.lock() {
+            if calls.len() < MAX_CALLS {
+                calls.push(call);
+            }
+        }
         Ok(())
     }
 }
@@ -327,15 +329,18 @@ fn xray_service_name(sdk_service: &str) -> &str {
     }
 }
 
-/// A subsegment document, sent on its own (X-Ray's "independent subsegment").
+/// A subsegment document. The invocation's is sent on its own (an "independent subsegment",
+/// with its trace, parent and type); its AWS calls are nested in it, which implies those.
 #[derive(Debug, Serialize)]
-struct Subsegment<'a> {
-    name: &'a str,
-    id: &'a str,
-    trace_id: &'a str,
-    parent_id: &'a str,
-    #[serde(rename = "type")]
-    kind: &'static str,
+struct Subsegment {
+    name: String,
+    id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    trace_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    parent_id: Option<String>,
+    #[serde(rename = "type", skip_serializing_if = "Option::is_none")]
+    kind: Option<&'static str>,
     start_time: f64,
     end_time: f64,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -349,19 +354,22 @@ struct Subsegment<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     http: Option<Http>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    aws: Option<AwsCall<'a>>,
+    aws: Option<AwsCall>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    annotations: Option<Annotations<'a>>,
+    annotations: Option<Annotations>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    subsegments: Vec<Subsegment>,
 }
 
-impl<'a> Subsegment<'a> {
-    fn new(name: &'a str, id: &'a str, trace_id: &'a str, parent_id: &'a str, started: SystemTime) -> Self {
+impl Subsegment {
+    /// A subsegment from `started` until now, with a new id.
+    fn new(name: &str, started: SystemTime) -> Self {
         Subsegment {
-            name,
-            id,
-            trace_id,
-            parent_id,
-            kind: "subsegment",
+            name: name.to_string(),
+            id: new_segment_id(),
+            trace_id: None,
+            parent_id: None,
+            kind: None,
             start_time: epoch_seconds(started),
             end_time: epoch_seconds(SystemTime::now()),
             namespace: None,
@@ -371,6 +379,7 @@ impl<'a> Subsegment<'a> {
             http: None,
             aws: None,
             annotations: None,
+            subsegments: Vec::new(),
         }
     }
 
@@ -401,20 +410,20 @@ struct HttpResponse {
 }
 
 #[derive(Debug, Serialize)]
-struct AwsCall<'a> {
-    operation: &'a str,
+struct AwsCall {
+    operation: String,
     #[serde(skip_serializing_if = "Option::is_none")]
-    region: Option<&'a str>,
+    region: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    request_id: Option<&'a str>,
+    request_id: Option<String>,
     retries: u32,
     #[serde(skip_serializing_if = "Option::is_none")]
-    table_name: Option<&'a str>,
+    table_name: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
-struct Annotations<'a> {
-    request_id: &'a str,
+struct Annotations {
+    request_id: String,
 }
 
 #[cfg(test)]
@@ -474,7 +483,7 @@ mod tests {
     #[test]
     fn statuses_set_xrays_flags() {
         let at = SystemTime::now();
-        let mut subsegment = Subsegment::new("f", "0", "1", "2", at);
+        let mut subsegment = Subsegment::new("f", at);
         for (status, error, throttle, fault) in [
             (200, false, false, false),
             (404, true, false, false),

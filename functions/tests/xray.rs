@@ -64,16 +64,17 @@ fn named<'d>(documents: &'d [Value], name: &str) -> Vec<&'d Value> {
     documents.iter().filter(|d| d["name"] == name).collect()
 }
 
-/// The fields every subsegment has, and its times in order.
-fn assert_subsegment(document: &Value, parent: &str) {
+fn is_segment_id(id: &Value) -> bool {
+    id.as_str()
+        .is_some_and(|id| id.len() == 16 && id.bytes().all(|b| b.is_ascii_hexdigit()))
+}
+
+/// An invocation's subsegment: sent on its own, in Lambda's trace under Lambda's segment.
+fn assert_invocation(document: &Value) {
     assert_eq!(document["type"], "subsegment", "{document}");
     assert_eq!(document["trace_id"], ROOT, "{document}");
-    assert_eq!(document["parent_id"], parent, "{document}");
-    let id = document["id"].as_str().expect("an id");
-    assert!(
-        id.len() == 16 && id.bytes().all(|b| b.is_ascii_hexdigit()),
-        "{document}"
-    );
+    assert_eq!(document["parent_id"], LAMBDA_SEGMENT, "{document}");
+    assert!(is_segment_id(&document["id"]), "{document}");
     let (start, end) = (
         document["start_time"].as_f64().unwrap(),
         document["end_time"].as_f64().unwrap(),
@@ -81,37 +82,49 @@ fn assert_subsegment(document: &Value, parent: &str) {
     assert!(start > 1.7e9 && start <= end, "{document}");
 }
 
-/// Each DynamoDB call of the invocation `parent`, checked; their operations, in order of start.
-fn dynamodb_calls(documents: &[Value], parent: &Value, table: &str) -> Vec<String> {
-    let parent_id = parent["id"].as_str().unwrap();
-    let mut calls: Vec<&Value> = named(documents, "DynamoDB")
-        .into_iter()
-        .filter(|d| d["parent_id"] == parent_id)
-        .collect();
-    calls.sort_by(|a, b| a["start_time"].as_f64().partial_cmp(&b["start_time"].as_f64()).unwrap());
+/// The AWS calls nested in `invocation`, each checked as a DynamoDB call on `table` within the
+/// invocation's time; their operations, in order of start.
+fn dynamodb_calls<'i>(invocation: &'i Value, table: &str) -> Vec<&'i Value> {
+    let calls: Vec<&Value> = invocation["subsegments"]
+        .as_array()
+        .map(|calls| calls.iter().collect())
+        .unwrap_or_default();
     for call in &calls {
-        assert_subsegment(call, parent_id);
+        assert_eq!(call["name"], "DynamoDB", "{call}");
+        assert!(is_segment_id(&call["id"]) && call["id"] != invocation["id"], "{call}");
         assert_eq!(call["namespace"], "aws", "{call}");
         assert_eq!(call["aws"]["table_name"], table, "{call}");
         assert_eq!(call["aws"]["region"], "us-east-1", "{call}");
-        assert!(
-            call["aws"]["request_id"].as_str().is_some_and(|id| !id.is_empty()),
-            "{call}"
-        );
         // Inside the invocation's own time (X-Ray draws it so).
+        let (start, end) = (call["start_time"].as_f64().unwrap(), call["end_time"].as_f64().unwrap());
+        assert!(start <= end, "{call}");
         assert!(
-            call["start_time"].as_f64() >= parent["start_time"].as_f64(),
-            "{call} in {parent}"
+            start >= invocation["start_time"].as_f64().unwrap(),
+            "{call} in {invocation}"
         );
         assert!(
-            call["end_time"].as_f64() <= parent["end_time"].as_f64(),
-            "{call} in {parent}"
+            end <= invocation["end_time"].as_f64().unwrap(),
+            "{call} in {invocation}"
         );
     }
+    calls
+}
+
+fn operations(calls: &[&Value]) -> Vec<String> {
     calls
         .iter()
         .map(|c| c["aws"]["operation"].as_str().unwrap().to_string())
         .collect()
+}
+
+/// A call DynamoDB answered: its status and request id, and no retry.
+fn assert_answered(call: &Value) {
+    assert_eq!(call["http"]["response"]["status"], 200, "{call}");
+    assert!(
+        call["aws"]["request_id"].as_str().is_some_and(|id| !id.is_empty()),
+        "{call}"
+    );
+    assert_eq!(call["aws"]["retries"], 0, "{call}");
 }
 
 #[tokio::test]
@@ -131,10 +144,10 @@ async fn a_sampled_invocation_and_its_dynamodb_calls_reach_the_daemon_linked_to_
     reply.assert_status(201);
 
     let documents = daemon.received();
-    let invocations = named(&documents, "create-order");
-    assert_eq!(invocations.len(), 1, "one subsegment per invocation: {documents:#?}");
-    let invocation = invocations[0];
-    assert_subsegment(invocation, LAMBDA_SEGMENT);
+    assert_eq!(documents.len(), 1, "one datagram per invocation: {documents:#?}");
+    let invocation = &documents[0];
+    assert_eq!(invocation["name"], "create-order", "{invocation}");
+    assert_invocation(invocation);
     assert_eq!(invocation["http"]["response"]["status"], 201, "{invocation}");
     assert_eq!(
         invocation["annotations"]["request_id"],
@@ -146,20 +159,13 @@ async fn a_sampled_invocation_and_its_dynamodb_calls_reach_the_daemon_linked_to_
         "{invocation}"
     );
 
-    let operations = dynamodb_calls(&documents, invocation, &h.table);
+    let calls = dynamodb_calls(invocation, &h.table);
+    let operations = operations(&calls);
     assert!(
         operations.iter().any(|o| o == "TransactWriteItems"),
         "placing an order is a transaction: {operations:?}"
     );
-    for call in named(&documents, "DynamoDB") {
-        assert_eq!(call["http"]["response"]["status"], 200, "{call}");
-        assert_eq!(call["aws"]["retries"], 0, "{call}");
-    }
-    assert_eq!(
-        documents.len(),
-        1 + operations.len(),
-        "only the invocation and its calls: {documents:#?}"
-    );
+    calls.iter().for_each(|call| assert_answered(call));
 }
 
 #[tokio::test]
@@ -192,9 +198,12 @@ async fn a_client_error_is_an_error_and_a_lost_store_a_fault_with_its_retries() 
         .assert_status(404);
     let documents = daemon.received();
     let invocation = named(&documents, "get-product")[0];
+    assert_invocation(invocation);
     assert_eq!(invocation["error"], true, "{invocation}");
     assert_eq!(invocation["http"]["response"]["status"], 404, "{invocation}");
-    assert_eq!(dynamodb_calls(&documents, invocation, &h.table), ["GetItem"]);
+    let calls = dynamodb_calls(invocation, &h.table);
+    assert_eq!(operations(&calls), ["GetItem"]);
+    assert_answered(calls[0]);
 
     // No DynamoDB at all: a port nothing listens on.
     let closed = std::net::TcpListener::bind("127.0.0.1:0")
@@ -223,8 +232,9 @@ async fn a_client_error_is_an_error_and_a_lost_store_a_fault_with_its_retries() 
     let documents = daemon.received();
     let invocation = named(&documents, "get-product")[0];
     assert_eq!(invocation["fault"], true, "{invocation}");
-    let call = named(&documents, "DynamoDB")[0];
-    assert_eq!(call["parent_id"], invocation["id"], "{call}");
+    let calls = dynamodb_calls(invocation, "orderly-gone");
+    assert_eq!(calls.len(), 1, "{invocation}");
+    let call = calls[0];
     assert_eq!(call["fault"], true, "no answer is a fault: {call}");
     assert!(call.get("http").is_none(), "no answer, no status: {call}");
     assert_eq!(call["aws"]["retries"], 2, "three attempts: {call}");
@@ -253,13 +263,15 @@ async fn notify_s_writes_from_its_concurrent_tasks_hang_from_its_subsegment() {
     assert!(answer.batch_item_failures.is_empty(), "{answer:?}");
 
     let documents = daemon.received();
-    let invocation = named(&documents, "notify")[0];
-    assert_subsegment(invocation, LAMBDA_SEGMENT);
-    let operations = dynamodb_calls(&documents, invocation, &h.table);
+    assert_eq!(documents.len(), 1, "{documents:#?}");
+    let invocation = &documents[0];
+    assert_eq!(invocation["name"], "notify", "{invocation}");
+    assert_invocation(invocation);
+    let calls = dynamodb_calls(invocation, &h.table);
     assert!(
-        operations.len() >= messages,
-        "at least one write per message, each under notify: {operations:?}"
+        calls.len() >= messages,
+        "at least one write per message, each under notify: {:?}",
+        operations(&calls)
     );
-    // Nothing the batch did is left outside the trace.
-    assert_eq!(documents.len(), 1 + operations.len(), "{documents:#?}");
+    calls.iter().for_each(|call| assert_answered(call));
 }
