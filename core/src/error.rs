@@ -27,11 +27,13 @@ pub enum Error {
     #[error("the request is invalid")]
     Validation(Vec<FieldError>),
     #[error("not authenticated: {0}")]
-    Unauthenticated(&'static str),
+    Unauthenticated(String),
     #[error("invalid webhook signature: {0}")]
     InvalidSignature(&'static str),
-    #[error("forbidden")]
-    Forbidden,
+    /// Authenticated, but without what the operation needs, which the answer names so that the
+    /// caller knows what to ask for.
+    #[error("this operation needs {needs}")]
+    Forbidden { needs: &'static str },
     #[error("{0}")]
     NotFound(String),
     #[error("method not allowed")]

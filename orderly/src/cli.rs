@@ -59,7 +59,8 @@ enum Command {
         admin: bool,
         #[arg(long)]
         email: Option<String>,
-        /// How long the token is valid.
+        /// How long the token is valid, at most the longest lifetime the server accepts
+        /// (ORDERLY_JWT_MAX_LIFETIME_SECONDS, a day by default).
         #[arg(long, default_value_t = 3600)]
         ttl_seconds: i64,
         /// Where the server keeps its secrets (the one `orderly serve` uses).
@@ -175,6 +176,11 @@ pub enum CliError {
     Incomplete(String),
     #[error("{0}")]
     Traces(String),
+    #[error(
+        "--ttl-seconds {ttl_seconds}: must be from 1 to {longest}, the longest token lifetime the server accepts \
+         (ORDERLY_JWT_MAX_LIFETIME_SECONDS)"
+    )]
+    TokenLifetime { ttl_seconds: i64, longest: i64 },
 }
 
 pub async fn run(cli: Cli) -> Result<(), CliError> {
@@ -187,7 +193,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
             metrics_addr,
         } => {
             let traces = logging::init(log_format).map_err(CliError::Traces)?;
-            let settings = settings::ServeSettings::from_environment(&data_dir)?;
+            let (settings, store) = check_settings(&data_dir, store)?;
             // Installed before the API listens, so that every request is counted; stops with it.
             let _metrics = match metrics_addr {
                 Some(addr) => Some(metrics::serve(addr).await?),
@@ -204,7 +210,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         } => print_jobs(json),
         Command::Jobs { job, data_dir, store } => {
             logging::init_for_command();
-            let settings = settings::ServeSettings::from_environment(&data_dir)?;
+            let (settings, store) = check_settings(&data_dir, store)?;
             let local = open_store(store, &data_dir).await?;
             let app = server::local_app(local.store, settings);
             run_job_once(&app, local.outbox, job).await?;
@@ -223,6 +229,10 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
             data_dir,
         } => {
             let key = settings::jwt_key_for_tools(&data_dir)?;
+            let longest = key.rules().max_lifetime_seconds;
+            if !(1..=longest).contains(&ttl_seconds) {
+                return Err(CliError::TokenLifetime { ttl_seconds, longest });
+            }
             println!(
                 "{}",
                 client::mint_token(&key, &sub, admin, email.as_deref(), ttl_seconds)
@@ -248,10 +258,32 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
     Ok(())
 }
 
-async fn open_store(kind: StoreKind, data_dir: &std::path::Path) -> Result<stores::LocalStore, CliError> {
-    Ok(match kind {
-        StoreKind::Embedded => stores::embedded(data_dir)?,
-        StoreKind::Dynamodb => stores::dynamodb().await?,
+/// A store to open, its own settings already checked.
+enum StoreToOpen {
+    Embedded,
+    Dynamodb { table: String },
+}
+
+/// Checks every setting the server or a job reads, the store's included, and only then writes
+/// the secrets a first run generates: a mistake is reported with the data dir left untouched.
+fn check_settings(
+    data_dir: &std::path::Path,
+    kind: StoreKind,
+) -> Result<(settings::ServeSettings, StoreToOpen), CliError> {
+    let checked = settings::ServeSettings::check(data_dir)?;
+    let store = match kind {
+        StoreKind::Embedded => StoreToOpen::Embedded,
+        StoreKind::Dynamodb => StoreToOpen::Dynamodb {
+            table: stores::table_name()?,
+        },
+    };
+    Ok((checked.write_new_secrets()?, store))
+}
+
+async fn open_store(store: StoreToOpen, data_dir: &std::path::Path) -> Result<stores::LocalStore, CliError> {
+    Ok(match store {
+        StoreToOpen::Embedded => stores::embedded(data_dir)?,
+        StoreToOpen::Dynamodb { table } => stores::dynamodb(table).await?,
     })
 }
 

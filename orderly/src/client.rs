@@ -20,12 +20,19 @@ pub enum ClientError {
     },
 }
 
+/// A token the server accepts: with the `iss` and `aud` its rules expect, when they name them.
 pub fn mint_token(key: &Hs256Key, sub: &str, admin: bool, email: Option<&str>, ttl_seconds: i64) -> String {
     let now = SystemClock.now().as_unix_seconds();
     let mut claims = Map::new();
     claims.insert("sub".into(), json!(sub));
     claims.insert("iat".into(), json!(now));
-    claims.insert("exp".into(), json!(now + ttl_seconds));
+    claims.insert("exp".into(), json!(now.saturating_add(ttl_seconds)));
+    if let Some(issuer) = &key.rules().issuer {
+        claims.insert("iss".into(), json!(issuer));
+    }
+    if let Some(audience) = &key.rules().audience {
+        claims.insert("aud".into(), json!(audience));
+    }
     if let Some(email) = email {
         claims.insert("email".into(), json!(email));
     }

@@ -26,21 +26,22 @@ pub fn read(dir: &Path, name: &str) -> Result<Option<String>, SecretFileError> {
     }
 }
 
-/// The secret stored in `dir/name`, generating and storing a fresh one if there is none.
-/// Returns it and whether it was just generated.
-pub fn read_or_generate(dir: &Path, name: &str) -> Result<(String, bool), SecretFileError> {
-    if let Some(secret) = read(dir, name)? {
-        return Ok((secret, false));
-    }
+/// A fresh random secret: 32 bytes, hex-encoded.
+pub fn generate() -> String {
+    let mut bytes = [0u8; 32];
+    rand::thread_rng().fill_bytes(&mut bytes);
+    hex_encode(&bytes)
+}
+
+/// Stores `secret` as `dir/name`, readable by its owner only. Never overwrites: a file that
+/// appeared meanwhile (another process's first run) is an error, not replaced.
+pub fn write_new(dir: &Path, name: &str, secret: &str) -> Result<(), SecretFileError> {
     let path = dir.join(name);
     let fail = |source| SecretFileError {
         path: path.clone(),
         source,
     };
     std::fs::create_dir_all(dir).map_err(fail)?;
-    let mut bytes = [0u8; 32];
-    rand::thread_rng().fill_bytes(&mut bytes);
-    let secret = hex_encode(&bytes);
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create_new(true);
     #[cfg(unix)]
@@ -48,7 +49,7 @@ pub fn read_or_generate(dir: &Path, name: &str) -> Result<(String, bool), Secret
     let mut file = options.open(&path).map_err(fail)?;
     file.write_all(secret.as_bytes()).map_err(fail)?;
     file.sync_all().map_err(fail)?;
-    Ok((secret, true))
+    Ok(())
 }
 
 fn hex_encode(bytes: &[u8]) -> String {

@@ -1,16 +1,23 @@
 //! The local server's configuration, read once at start-up from the environment. An invalid
-//! value stops the process with a message naming the variable. Secrets that are not set are
-//! generated into the data dir, so the first run needs no set-up.
+//! value stops the process with a message naming the variable, before anything is written to the
+//! data dir. Secrets that are not set are generated into the data dir, so the first run needs no
+//! set-up; they are written only once every setting has been checked.
 
 use crate::jobs::JobSettings;
 use crate::secrets::{self, SecretFileError, JWT_SECRET_FILE, WEBHOOK_SECRET_FILE};
-use orderly_core::auth::Hs256Key;
+use orderly_core::auth::{Hs256Key, TokenRules};
 use orderly_core::config::{Secret, PAYMENT_WEBHOOK_SECRET};
 use orderly_core::{ConfigError, Settings};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 pub const ORDERLY_JWT_SECRET: &str = "ORDERLY_JWT_SECRET";
+/// When set, a token's `iss` must be exactly this.
+pub const ORDERLY_JWT_ISSUER: &str = "ORDERLY_JWT_ISSUER";
+/// When set, a token's `aud` must be this, or an array holding it.
+pub const ORDERLY_JWT_AUDIENCE: &str = "ORDERLY_JWT_AUDIENCE";
+/// How far ahead a token's `exp` may lie (default a day).
+pub const ORDERLY_JWT_MAX_LIFETIME_SECONDS: &str = "ORDERLY_JWT_MAX_LIFETIME_SECONDS";
 
 #[derive(Debug, thiserror::Error)]
 pub enum SettingsError {
@@ -28,27 +35,68 @@ pub struct ServeSettings {
     pub jobs: JobSettings,
 }
 
+/// Every setting read and checked, with the secrets generated for a first run still to be
+/// written: [`CheckedSettings::write_new_secrets`] does that once nothing else can fail on
+/// configuration, so a mistake leaves the data dir as it was.
+pub struct CheckedSettings {
+    settings: ServeSettings,
+    new_secrets: Vec<NewSecret>,
+}
+
+/// A secret generated because its variable is unset and the data dir holds none.
+struct NewSecret {
+    variable: &'static str,
+    dir: PathBuf,
+    file: &'static str,
+    value: String,
+}
+
 impl ServeSettings {
-    pub fn from_environment(data_dir: &Path) -> Result<Self, SettingsError> {
+    /// Reads and checks every setting; writes nothing.
+    pub fn check(data_dir: &Path) -> Result<CheckedSettings, SettingsError> {
         let vars: HashMap<String, String> = std::env::vars().collect();
-        let jwt = secret_from(&vars, ORDERLY_JWT_SECRET, data_dir, JWT_SECRET_FILE)?;
-        let webhook = secret_from(&vars, PAYMENT_WEBHOOK_SECRET, data_dir, WEBHOOK_SECRET_FILE)?;
-        let core = Settings::from_vars(&vars, webhook)?;
-        Ok(ServeSettings {
-            core,
-            jwt_key: Hs256Key::new(jwt),
+        let mut new_secrets = Vec::new();
+        let jwt = secret_from(&vars, ORDERLY_JWT_SECRET, data_dir, JWT_SECRET_FILE, &mut new_secrets)?;
+        let webhook = secret_from(
+            &vars,
+            PAYMENT_WEBHOOK_SECRET,
+            data_dir,
+            WEBHOOK_SECRET_FILE,
+            &mut new_secrets,
+        )?;
+        let settings = ServeSettings {
+            core: Settings::from_vars(&vars, webhook)?,
+            jwt_key: Hs256Key::with_rules(jwt, token_rules_from(&vars)?),
             jobs: JobSettings::from_vars(&vars)?,
-        })
+        };
+        Ok(CheckedSettings { settings, new_secrets })
     }
 }
 
-/// The variable's value; or, when it is unset, the secret kept in the data dir (generated now
-/// if this is the first run).
+impl CheckedSettings {
+    /// Writes the secrets generated for this first run into the data dir (owner-only).
+    pub fn write_new_secrets(self) -> Result<ServeSettings, SettingsError> {
+        for secret in &self.new_secrets {
+            secrets::write_new(&secret.dir, secret.file, &secret.value)?;
+            tracing::info!(
+                variable = secret.variable,
+                path = %secret.dir.join(secret.file).display(),
+                "generated a secret because {} is unset",
+                secret.variable
+            );
+        }
+        Ok(self.settings)
+    }
+}
+
+/// The variable's value; or, when it is unset, the secret kept in the data dir, or a fresh one
+/// that `new_secrets` is to write there.
 fn secret_from(
     vars: &HashMap<String, String>,
     variable: &'static str,
     dir: &Path,
-    file: &str,
+    file: &'static str,
+    new_secrets: &mut Vec<NewSecret>,
 ) -> Result<Secret, SettingsError> {
     match vars.get(variable) {
         Some(value) if value.is_empty() => Err(ConfigError::new(variable, "must not be empty").into()),
@@ -61,16 +109,65 @@ fn secret_from(
             }
             Ok(Secret::new(value.as_bytes()))
         }
-        None => {
-            let (secret, generated) = secrets::read_or_generate(dir, file)?;
-            let path = dir.join(file);
-            if generated {
-                tracing::info!(variable, path = %path.display(), "generated a secret because {variable} is unset");
-            } else {
-                tracing::info!(variable, path = %path.display(), "using the stored secret because {variable} is unset");
+        None => match secrets::read(dir, file)? {
+            Some(stored) => {
+                tracing::info!(variable, path = %dir.join(file).display(), "using the stored secret because {variable} is unset");
+                Ok(Secret::new(stored.into_bytes()))
             }
-            Ok(Secret::new(secret.into_bytes()))
+            None => {
+                let value = secrets::generate();
+                let secret = Secret::new(value.as_bytes());
+                new_secrets.push(NewSecret {
+                    variable,
+                    dir: dir.to_path_buf(),
+                    file,
+                    value,
+                });
+                Ok(secret)
+            }
+        },
+    }
+}
+
+/// What tokens are held to besides their signature: unset, any `iss` and `aud` pass and `exp`
+/// may lie a day ahead.
+fn token_rules_from(vars: &HashMap<String, String>) -> Result<TokenRules, ConfigError> {
+    let max_lifetime_seconds = match vars.get(ORDERLY_JWT_MAX_LIFETIME_SECONDS) {
+        None => TokenRules::DEFAULT_MAX_LIFETIME_SECONDS,
+        Some(text) => text
+            .trim()
+            .parse::<i64>()
+            .ok()
+            .filter(|seconds| (1..=TokenRules::MAX_LIFETIME_CEILING_SECONDS).contains(seconds))
+            .ok_or_else(|| {
+                ConfigError::new(
+                    ORDERLY_JWT_MAX_LIFETIME_SECONDS,
+                    format!(
+                        "must be a whole number of seconds from 1 to {}, got {text:?}",
+                        TokenRules::MAX_LIFETIME_CEILING_SECONDS
+                    ),
+                )
+            })?,
+    };
+    Ok(TokenRules {
+        issuer: expected_claim(vars, ORDERLY_JWT_ISSUER)?,
+        audience: expected_claim(vars, ORDERLY_JWT_AUDIENCE)?,
+        max_lifetime_seconds,
+    })
+}
+
+/// A value a claim must equal. Compared exactly, so stray whitespace around it (a copy-paste
+/// slip) would refuse every token: it is refused here instead.
+fn expected_claim(vars: &HashMap<String, String>, variable: &'static str) -> Result<Option<String>, ConfigError> {
+    match vars.get(variable) {
+        None => Ok(None),
+        Some(value) if value.is_empty() || value.trim() != value || value.chars().any(char::is_control) => {
+            Err(ConfigError::new(
+                variable,
+                "must not be empty, have whitespace around it or control characters (unset it to accept any)",
+            ))
         }
+        Some(value) => Ok(Some(value.clone())),
     }
 }
 
@@ -90,10 +187,60 @@ fn tool_secret(variable: &'static str, dir: &Path, file: &str) -> Result<Secret,
     }
 }
 
+/// The server's key and token rules as the tools see them, so that the tokens they mint carry
+/// the `iss` and `aud` the server expects and live no longer than it allows.
 pub fn jwt_key_for_tools(dir: &Path) -> Result<Hs256Key, SettingsError> {
-    tool_secret(ORDERLY_JWT_SECRET, dir, JWT_SECRET_FILE).map(Hs256Key::new)
+    let vars: HashMap<String, String> = std::env::vars().collect();
+    let rules = token_rules_from(&vars)?;
+    tool_secret(ORDERLY_JWT_SECRET, dir, JWT_SECRET_FILE).map(|secret| Hs256Key::with_rules(secret, rules))
 }
 
 pub fn webhook_secret_for_tools(dir: &Path) -> Result<Secret, SettingsError> {
     tool_secret(PAYMENT_WEBHOOK_SECRET, dir, WEBHOOK_SECRET_FILE)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vars(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    #[test]
+    fn token_rules_default_to_no_issuer_or_audience_and_a_day() {
+        assert_eq!(token_rules_from(&vars(&[])), Ok(TokenRules::default()));
+        assert_eq!(TokenRules::default().max_lifetime_seconds, 86_400);
+    }
+
+    #[test]
+    fn token_rules_are_read_and_bad_values_name_their_variable() {
+        let rules = token_rules_from(&vars(&[
+            (ORDERLY_JWT_ISSUER, "https://issuer.example"),
+            (ORDERLY_JWT_AUDIENCE, "orderly"),
+            (ORDERLY_JWT_MAX_LIFETIME_SECONDS, "3600"),
+        ]));
+        assert_eq!(
+            rules,
+            Ok(TokenRules {
+                issuer: Some("https://issuer.example".into()),
+                audience: Some("orderly".into()),
+                max_lifetime_seconds: 3600,
+            })
+        );
+        for (variable, value) in [
+            (ORDERLY_JWT_ISSUER, ""),
+            (ORDERLY_JWT_ISSUER, " https://issuer.example"),
+            (ORDERLY_JWT_AUDIENCE, "orderly\n"),
+            (ORDERLY_JWT_MAX_LIFETIME_SECONDS, "0"),
+            (ORDERLY_JWT_MAX_LIFETIME_SECONDS, "1d"),
+            (ORDERLY_JWT_MAX_LIFETIME_SECONDS, "31536001"),
+        ] {
+            assert_eq!(
+                token_rules_from(&vars(&[(variable, value)])).map_err(|e| e.variable),
+                Err(variable),
+                "{variable}={value:?}"
+            );
+        }
+    }
 }

@@ -50,11 +50,10 @@ pub fn table_name() -> Result<String, StoreSetupError> {
     Ok(table::table_name_from(&vars)?)
 }
 
-/// The table, and its stream as the relay's outbox (read from the start of the stream's 24 hours:
-/// events a previous process relayed are offered again, which the notification job's idempotency
-/// makes harmless).
-pub async fn dynamodb() -> Result<LocalStore, StoreSetupError> {
-    let table = table_name()?;
+/// The table named `table` (checked by [`table_name`]), and its stream as the relay's outbox (read
+/// from the start of the stream's 24 hours: events a previous process relayed are offered again,
+/// which the notification job's idempotency makes harmless).
+pub async fn dynamodb(table: String) -> Result<LocalStore, StoreSetupError> {
     let config = client::sdk_config_from_environment().await;
     let store = DynamoStore::new(orderly_store_dynamodb::Client::new(&config), table);
     // Not fatal: DynamoDB may come up after us, and the health route reports it meanwhile.

@@ -132,9 +132,44 @@ pub fn string(value: &Value) -> Result<&str, String> {
 /// An integer that fits i64. JSON numbers with a fraction or exponent, and integers too large
 /// for 64 bits (which JSON parsers read as floats), are refused here rather than rounded.
 pub fn integer(value: &Value) -> Result<i64, String> {
-    match value {
-        Value::Number(n) => n.as_i64().ok_or_else(|| "must be an integer within range".to_string()),
-        _ => Err("must be an integer".to_string()),
+    match whole_number(value)? {
+        Whole::Fits(n) => Ok(n),
+        Whole::Beyond64Bits(_) => Err(format!("must be an integer from {} to {}", i64::MIN, i64::MAX)),
+    }
+}
+
+/// An integer read by `parse`, a domain type's constructor, whose refusal names the type's range.
+/// A number beyond 64 bits is beyond every such range, so it is handed on as the nearest i64 and
+/// refused with the same message as any other out-of-range value, instead of a vaguer one.
+pub fn ranged_integer<T>(value: &Value, parse: impl FnOnce(i64) -> Result<T, String>) -> Result<T, String> {
+    match whole_number(value)? {
+        Whole::Fits(n) | Whole::Beyond64Bits(n) => parse(n),
+    }
+}
+
+enum Whole {
+    Fits(i64),
+    /// Saturated to `i64::MIN` or `i64::MAX`.
+    Beyond64Bits(i64),
+}
+
+fn whole_number(value: &Value) -> Result<Whole, String> {
+    let Value::Number(n) = value else {
+        return Err("must be an integer".to_string());
+    };
+    if let Some(n) = n.as_i64() {
+        return Ok(Whole::Fits(n));
+    }
+    if n.is_u64() {
+        return Ok(Whole::Beyond64Bits(i64::MAX));
+    }
+    // A float: 2^63 and beyond cannot carry a fraction, so those are integers too large; the rest
+    // were written with a fraction or exponent (`1.0`, `1e2`), which integers here may not be.
+    const TWO_TO_63: f64 = 9_223_372_036_854_775_808.0;
+    match n.as_f64() {
+        Some(f) if f >= TWO_TO_63 => Ok(Whole::Beyond64Bits(i64::MAX)),
+        Some(f) if f <= -TWO_TO_63 => Ok(Whole::Beyond64Bits(i64::MIN)),
+        _ => Err("must be an integer, written without a fraction or exponent".to_string()),
     }
 }
 
@@ -255,6 +290,50 @@ mod tests {
         assert!(parse("4.5").is_err());
         assert!(parse("99999999999999999999").is_err());
         assert!(parse("\"42\"").is_err());
+    }
+
+    #[test]
+    fn integers_out_of_range_name_the_range() {
+        let parse = |text: &str, parser: fn(&Value) -> Result<i64, String>| {
+            serde_json::from_str::<Value>(text)
+                .map_err(|e| e.to_string())
+                .and_then(|v| parser(&v))
+        };
+        let quantity = |v: &Value| ranged_integer(v, crate::domain::Quantity::parse).map(|q| i64::from(q.get()));
+        for huge in [
+            "101",
+            "0",
+            "-5",
+            "9223372036854775808",
+            "18446744073709551616",
+            "99999999999999999999",
+            "-99999999999999999999",
+            "1e300",
+            "-1e300",
+        ] {
+            assert_eq!(
+                parse(huge, quantity),
+                Err("must be an integer from 1 to 100".to_string()),
+                "{huge}"
+            );
+        }
+        for huge in ["9223372036854775808", "99999999999999999999", "-1e300"] {
+            assert_eq!(
+                parse(huge, integer),
+                Err("must be an integer from -9223372036854775808 to 9223372036854775807".to_string()),
+                "{huge}"
+            );
+        }
+        // A fraction or an exponent is not a range problem: the message says what is wrong.
+        for written in ["4.5", "1e2", "1.0", "-0.5"] {
+            let message = parse(written, quantity).err().unwrap_or_default();
+            assert!(
+                message.contains("without a fraction or exponent"),
+                "{written}: {message}"
+            );
+        }
+        assert_eq!(parse("7", quantity), Ok(7));
+        assert_eq!(parse("\"7\"", quantity), Err("must be an integer".to_string()));
     }
 
     #[test]

@@ -197,7 +197,9 @@ async fn run(app: &App, route: &Route, param: Option<&str>, request: &ApiRequest
         access => {
             let caller = authenticate(app, request)?;
             if access == Access::Admin && !caller.is_admin {
-                return Err(Error::Forbidden);
+                return Err(Error::Forbidden {
+                    needs: routes::ADMIN_ROLE,
+                });
             }
             Some(caller)
         }
@@ -211,42 +213,37 @@ async fn run(app: &App, route: &Route, param: Option<&str>, request: &ApiRequest
 }
 
 fn authenticate(app: &App, request: &ApiRequest) -> Result<Caller, Error> {
+    let unauthenticated = |reason: &str| Error::Unauthenticated(reason.to_string());
     let verified;
     let claims = match &app.authenticator {
         Authenticator::GatewayClaims => request
             .verified_claims
             .as_ref()
-            .ok_or(Error::Unauthenticated("no verified claims"))?,
+            .ok_or_else(|| unauthenticated("no verified claims"))?,
         Authenticator::Hs256(key) => {
             let value = request
                 .headers
                 .get(header::AUTHORIZATION)
-                .ok_or(Error::Unauthenticated("the Authorization header is missing"))?;
+                .ok_or_else(|| unauthenticated("the Authorization header is missing"))?;
             let token = value
                 .to_str()
                 .ok()
-                .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
-                .map(str::trim)
-                .ok_or(Error::Unauthenticated("the Authorization header is not a Bearer token"))?;
+                .and_then(bearer_token)
+                .ok_or_else(|| unauthenticated("the Authorization header is not a Bearer token"))?;
             verified = key
                 .verify(token, app.now())
-                .map_err(|e| Error::Unauthenticated(jwt_reason(&e)))?;
+                .map_err(|e| Error::Unauthenticated(e.to_string()))?;
             &verified
         }
     };
-    Caller::from_claims(claims).map_err(|_| Error::Unauthenticated("the token has no usable sub claim"))
+    Caller::from_claims(claims).map_err(|e| Error::Unauthenticated(e.to_string()))
 }
 
-fn jwt_reason(error: &crate::auth::JwtError) -> &'static str {
-    use crate::auth::JwtError::*;
-    match error {
-        Malformed => "the token is not a well-formed JWT",
-        WrongAlgorithm => "the token's algorithm is not HS256",
-        BadSignature => "the token's signature is wrong",
-        MissingExpiry => "the token has no exp claim",
-        Expired => "the token has expired",
-        NotYetValid => "the token is not valid yet",
-    }
+/// The token of an `Authorization: Bearer <token>` value. The scheme's name is case-insensitive
+/// (RFC 7235, 2.1: `bearer` and `BEARER` are `Bearer`), and one or more spaces follow it.
+fn bearer_token(value: &str) -> Option<&str> {
+    let (scheme, token) = value.split_once(' ')?;
+    scheme.eq_ignore_ascii_case("Bearer").then(|| token.trim())
 }
 
 #[cfg(test)]
@@ -272,6 +269,27 @@ mod tests {
             Some(slug) => slug.to_string(),
             None => panic!("a problem without a type: {body}"),
         }
+    }
+
+    #[test]
+    fn the_bearer_scheme_is_case_insensitive() {
+        for value in [
+            "Bearer t.o.k",
+            "bearer t.o.k",
+            "BEARER t.o.k",
+            "bEaReR t.o.k",
+            "Bearer   t.o.k ",
+        ] {
+            assert_eq!(bearer_token(value), Some("t.o.k"), "{value:?}");
+        }
+        for value in ["Basic t.o.k", "Bearer", "Bearert.o.k", "Token t.o.k", "t.o.k", ""] {
+            assert_eq!(bearer_token(value), None, "{value:?}");
+        }
+        assert_eq!(
+            bearer_token("Bearer "),
+            Some(""),
+            "an empty token is the verifier's to refuse"
+        );
     }
 
     #[test]

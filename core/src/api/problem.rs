@@ -35,7 +35,7 @@ fn classify(error: &Error) -> (StatusCode, &'static str, &'static str) {
             "invalid-signature",
             "The webhook signature is not valid",
         ),
-        Error::Forbidden => (StatusCode::FORBIDDEN, "forbidden", "You are not allowed to do this"),
+        Error::Forbidden { .. } => (StatusCode::FORBIDDEN, "forbidden", "You are not allowed to do this"),
         Error::NotFound(_) => (StatusCode::NOT_FOUND, "not-found", "Not found"),
         Error::MethodNotAllowed { .. } => (
             StatusCode::METHOD_NOT_ALLOWED,
@@ -158,6 +158,18 @@ mod tests {
         let unavailable = problem_response(&Error::Unavailable("x".into()));
         assert_eq!(unavailable.status(), 503);
         assert!(unavailable.headers().contains_key(header::RETRY_AFTER));
+    }
+
+    #[test]
+    fn a_forbidden_answer_names_what_is_missing() {
+        let response = problem_response(&Error::Forbidden {
+            needs: crate::api::routes::ADMIN_ROLE,
+        });
+        let body: serde_json::Value = serde_json::from_slice(response.body()).unwrap_or_default();
+        assert_eq!(response.status(), 403);
+        assert_eq!(body["type"], "/problems/forbidden");
+        let detail = body["detail"].as_str().unwrap_or_default();
+        assert!(detail.starts_with("this operation needs the admin role"), "{detail}");
     }
 
     #[test]

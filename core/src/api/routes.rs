@@ -16,6 +16,10 @@ pub enum Access {
     Admin,
 }
 
+/// What an [`Access::Admin`] route needs, as its 403 names it to a caller without it. Deployed,
+/// the groups claim is whatever the identity provider puts there (Cognito: the user's groups).
+pub const ADMIN_ROLE: &str = "the admin role (the group admin in the token's cognito:groups or groups claim)";
+
 /// Runs a route's operation on a request that has passed the route's access check.
 pub type Handler = for<'a> fn(&'a App, Call<'a>) -> EndpointFuture<'a>;
 

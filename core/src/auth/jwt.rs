@@ -1,7 +1,9 @@
 //! HS256 JSON Web Tokens, for the local server and its dev tokens. Deliberately narrow: HS256 is
 //! the only algorithm accepted (a token naming any other, `none` above all, is refused before its
-//! signature is even looked at), `exp` is required, `nbf` is honoured, and both allow 60 s of
-//! clock skew. The signature is compared in constant time.
+//! signature is even looked at), `exp` is required, `nbf` is honoured, both must be whole numbers
+//! of seconds and both allow [`LEEWAY_SECONDS`] of clock skew. `exp` may lie no further ahead
+//! than the longest lifetime the [`TokenRules`] allow, and `iss` and `aud` are checked when the
+//! rules name them. The signature is compared in constant time.
 
 use crate::config::Secret;
 use crate::crypto::{hmac_sha256, verify_hmac_sha256};
@@ -10,6 +12,10 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use serde_json::{Map, Value};
 
+/// The clock skew allowed between the token's issuer and us, applied to `exp` (a token is still
+/// accepted up to this long after it expired), to `nbf` (and this long before it is valid), and
+/// to the longest lifetime (a token minted by a clock running ahead of ours). A minute covers
+/// machines kept in time by NTP, while an expired token stays usable for at most that long.
 pub const LEEWAY_SECONDS: i64 = 60;
 /// Far larger than any real token; stops us decoding megabytes of garbage.
 const MAX_TOKEN_LEN: usize = 8 * 1024;
@@ -24,19 +30,72 @@ pub enum JwtError {
     BadSignature,
     #[error("the token has no exp claim")]
     MissingExpiry,
+    #[error("the token's {0} claim is not a whole number of seconds since the epoch")]
+    NotNumericDate(&'static str),
     #[error("the token has expired")]
     Expired,
     #[error("the token is not valid yet")]
     NotYetValid,
+    #[error(
+        "the token's exp is too far ahead: at most {max_lifetime_seconds} s from now (plus {LEEWAY_SECONDS} s \
+         of leeway) is accepted"
+    )]
+    LivesTooLong { max_lifetime_seconds: i64 },
+    #[error("the token's iss claim is missing or is not the issuer this server trusts")]
+    WrongIssuer,
+    #[error("the token's aud claim is missing or does not name this server's audience")]
+    WrongAudience,
 }
 
-/// The key tokens are signed and verified with.
+/// What a correctly signed token must also satisfy, beyond a live `exp`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenRules {
+    /// When set, `iss` must be exactly this.
+    pub issuer: Option<String>,
+    /// When set, `aud` must be this, or an array holding it (RFC 7519, 4.1.3).
+    pub audience: Option<String>,
+    /// How far ahead of now `exp` may lie, plus the leeway: a token that claims to be good for
+    /// years is a forged or mistaken one, and would stay usable long after its user was removed.
+    pub max_lifetime_seconds: i64,
+}
+
+impl TokenRules {
+    /// A day: the longest an Amazon Cognito access or ID token can live (Cognito being the
+    /// identity provider the deployment's parameters suggest).
+    pub const DEFAULT_MAX_LIFETIME_SECONDS: i64 = 24 * 3600;
+    /// A year: the most a lifetime may be configured to.
+    pub const MAX_LIFETIME_CEILING_SECONDS: i64 = 365 * 24 * 3600;
+}
+
+impl Default for TokenRules {
+    fn default() -> Self {
+        TokenRules {
+            issuer: None,
+            audience: None,
+            max_lifetime_seconds: Self::DEFAULT_MAX_LIFETIME_SECONDS,
+        }
+    }
+}
+
+/// The key tokens are signed and verified with, and the rules they are verified by.
 #[derive(Debug, Clone)]
-pub struct Hs256Key(Secret);
+pub struct Hs256Key {
+    secret: Secret,
+    rules: TokenRules,
+}
 
 impl Hs256Key {
+    /// A key verifying by the default rules: no issuer or audience required, a day's lifetime.
     pub fn new(secret: Secret) -> Self {
-        Hs256Key(secret)
+        Hs256Key::with_rules(secret, TokenRules::default())
+    }
+
+    pub fn with_rules(secret: Secret, rules: TokenRules) -> Self {
+        Hs256Key { secret, rules }
+    }
+
+    pub fn rules(&self) -> &TokenRules {
+        &self.rules
     }
 
     /// Verifies `token` at `now` and returns its claims.
@@ -56,21 +115,44 @@ impl Hs256Key {
         }
         let signature = URL_SAFE_NO_PAD.decode(signature_b64).map_err(|_| JwtError::Malformed)?;
         let signed = [header_b64.as_bytes(), b".", claims_b64.as_bytes()];
-        if signature.len() != 32 || !verify_hmac_sha256(self.0.expose(), &signed, &signature) {
+        if signature.len() != 32 || !verify_hmac_sha256(self.secret.expose(), &signed, &signature) {
             return Err(JwtError::BadSignature);
         }
 
         let claims = decode_object(claims_b64)?;
         let seconds = now.as_unix_seconds();
         let exp = claims.get("exp").ok_or(JwtError::MissingExpiry)?;
-        let exp = numeric_date(exp).ok_or(JwtError::Malformed)?;
+        let exp = numeric_date(exp).ok_or(JwtError::NotNumericDate("exp"))?;
         if seconds > exp.saturating_add(LEEWAY_SECONDS) {
             return Err(JwtError::Expired);
         }
+        let latest_exp = seconds
+            .saturating_add(self.rules.max_lifetime_seconds)
+            .saturating_add(LEEWAY_SECONDS);
+        if exp > latest_exp {
+            return Err(JwtError::LivesTooLong {
+                max_lifetime_seconds: self.rules.max_lifetime_seconds,
+            });
+        }
         if let Some(nbf) = claims.get("nbf") {
-            let nbf = numeric_date(nbf).ok_or(JwtError::Malformed)?;
+            let nbf = numeric_date(nbf).ok_or(JwtError::NotNumericDate("nbf"))?;
             if seconds.saturating_add(LEEWAY_SECONDS) < nbf {
                 return Err(JwtError::NotYetValid);
+            }
+        }
+        if let Some(issuer) = &self.rules.issuer {
+            if claims.get("iss").and_then(Value::as_str) != Some(issuer.as_str()) {
+                return Err(JwtError::WrongIssuer);
+            }
+        }
+        if let Some(audience) = &self.rules.audience {
+            let named = match claims.get("aud") {
+                Some(Value::String(aud)) => aud == audience,
+                Some(Value::Array(auds)) => auds.iter().any(|aud| aud.as_str() == Some(audience.as_str())),
+                _ => false,
+            };
+            if !named {
+                return Err(JwtError::WrongAudience);
             }
         }
         Ok(claims)
@@ -81,7 +163,7 @@ impl Hs256Key {
         let header = URL_SAFE_NO_PAD.encode(br#"{"alg":"HS256","typ":"JWT"}"#);
         let payload = URL_SAFE_NO_PAD.encode(Value::Object(claims.clone()).to_string());
         let signature = URL_SAFE_NO_PAD.encode(hmac_sha256(
-            self.0.expose(),
+            self.secret.expose(),
             &[header.as_bytes(), b".", payload.as_bytes()],
         ));
         format!("{header}.{payload}.{signature}")
@@ -96,11 +178,11 @@ fn decode_object(part: &str) -> Result<Map<String, Value>, JwtError> {
     }
 }
 
-/// A JWT NumericDate: seconds since the epoch, possibly fractional.
+/// A NumericDate as we accept it: a JSON integer of seconds since the epoch. RFC 7519 allows
+/// fractions too, but no issuer we serve writes them, and a float is how an absurd value such as
+/// `1e300` arrives; read as an integer it would saturate and pass every comparison.
 fn numeric_date(value: &Value) -> Option<i64> {
-    value
-        .as_i64()
-        .or_else(|| value.as_f64().filter(|f| f.is_finite()).map(|f| f.floor() as i64))
+    value.as_i64()
 }
 
 #[cfg(test)]
@@ -172,7 +254,50 @@ mod tests {
         );
         assert_eq!(
             k.verify(&k.sign(&claims(json!({"sub": "a", "exp": "soon"}))), now()),
-            Err(JwtError::Malformed)
+            Err(JwtError::NotNumericDate("exp"))
+        );
+    }
+
+    #[test]
+    fn exp_must_be_an_integer_no_further_ahead_than_the_longest_lifetime() {
+        let k = key();
+        let day = TokenRules::DEFAULT_MAX_LIFETIME_SECONDS;
+        let verify = |exp: Value| k.verify(&k.sign(&claims(json!({"sub": "a", "exp": exp}))), now());
+        assert!(verify(json!(NOW + day + LEEWAY_SECONDS)).is_ok());
+        let too_far = Err(JwtError::LivesTooLong {
+            max_lifetime_seconds: day,
+        });
+        assert_eq!(verify(json!(NOW + day + LEEWAY_SECONDS + 1)), too_far);
+        assert_eq!(verify(json!(i64::MAX)), too_far);
+        // Saturated to i64::MAX, these passed every comparison.
+        for absurd in [json!(1e300), json!(u64::MAX), json!(9.3e18), json!(f64::MAX)] {
+            assert_eq!(verify(absurd.clone()), Err(JwtError::NotNumericDate("exp")), "{absurd}");
+        }
+        for not_whole in [json!(NOW as f64 + 0.5), json!(NOW as f64), json!(null), json!([NOW])] {
+            assert_eq!(
+                verify(not_whole.clone()),
+                Err(JwtError::NotNumericDate("exp")),
+                "{not_whole}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_longest_lifetime_is_configurable() {
+        let k = Hs256Key::with_rules(
+            Secret::new("test-secret"),
+            TokenRules {
+                max_lifetime_seconds: 600,
+                ..TokenRules::default()
+            },
+        );
+        let token = |exp: i64| k.sign(&claims(json!({"sub": "a", "exp": exp})));
+        assert!(k.verify(&token(NOW + 660), now()).is_ok());
+        assert_eq!(
+            k.verify(&token(NOW + 661), now()),
+            Err(JwtError::LivesTooLong {
+                max_lifetime_seconds: 600
+            })
         );
     }
 
@@ -182,6 +307,85 @@ mod tests {
         let token = |nbf: i64| k.sign(&claims(json!({"sub": "a", "exp": NOW + 999, "nbf": nbf})));
         assert!(k.verify(&token(NOW + 60), now()).is_ok());
         assert_eq!(k.verify(&token(NOW + 61), now()), Err(JwtError::NotYetValid));
+        for not_whole in [json!(1e300), json!(NOW as f64 - 0.5), json!("now")] {
+            let token = k.sign(&claims(json!({"sub": "a", "exp": NOW + 999, "nbf": not_whole})));
+            assert_eq!(k.verify(&token, now()), Err(JwtError::NotNumericDate("nbf")));
+        }
+    }
+
+    fn expecting(issuer: Option<&str>, audience: Option<&str>) -> Hs256Key {
+        Hs256Key::with_rules(
+            Secret::new("test-secret"),
+            TokenRules {
+                issuer: issuer.map(str::to_string),
+                audience: audience.map(str::to_string),
+                ..TokenRules::default()
+            },
+        )
+    }
+
+    #[test]
+    fn iss_is_checked_when_configured() {
+        let k = expecting(Some("https://issuer.example"), None);
+        let verify = |extra: Value| {
+            let mut c = claims(json!({"sub": "a", "exp": NOW + 10}));
+            c.extend(claims(extra));
+            k.verify(&k.sign(&c), now())
+        };
+        assert!(verify(json!({"iss": "https://issuer.example"})).is_ok());
+        for wrong in [
+            json!({}),
+            json!({"iss": "https://other.example"}),
+            json!({"iss": "https://issuer.example/"}),
+            json!({"iss": ["https://issuer.example"]}),
+            json!({"iss": null}),
+        ] {
+            assert_eq!(verify(wrong.clone()), Err(JwtError::WrongIssuer), "{wrong}");
+        }
+    }
+
+    #[test]
+    fn aud_may_be_a_string_or_an_array_when_configured() {
+        let k = expecting(None, Some("orderly"));
+        let verify = |extra: Value| {
+            let mut c = claims(json!({"sub": "a", "exp": NOW + 10}));
+            c.extend(claims(extra));
+            k.verify(&k.sign(&c), now())
+        };
+        for right in [
+            json!({"aud": "orderly"}),
+            json!({"aud": ["orderly"]}),
+            json!({"aud": ["billing", "orderly"]}),
+        ] {
+            assert!(verify(right.clone()).is_ok(), "{right}");
+        }
+        for wrong in [
+            json!({}),
+            json!({"aud": "billing"}),
+            json!({"aud": "Orderly"}),
+            json!({"aud": []}),
+            json!({"aud": ["billing"]}),
+            json!({"aud": [["orderly"]]}),
+            json!({"aud": {"orderly": true}}),
+        ] {
+            assert_eq!(verify(wrong.clone()), Err(JwtError::WrongAudience), "{wrong}");
+        }
+    }
+
+    #[test]
+    fn unconfigured_iss_and_aud_are_not_looked_at() {
+        let k = key();
+        let token = k.sign(&claims(json!({"sub": "a", "exp": NOW + 10, "iss": 7, "aud": {"x": 1}})));
+        assert!(k.verify(&token, now()).is_ok());
+    }
+
+    #[test]
+    fn iss_and_aud_are_checked_only_on_a_correctly_signed_live_token() {
+        let k = expecting(Some("i"), Some("a"));
+        let expired = k.sign(&claims(json!({"sub": "a", "exp": NOW - 3600})));
+        assert_eq!(k.verify(&expired, now()), Err(JwtError::Expired));
+        let forged = Hs256Key::new(Secret::new("other")).sign(&claims(json!({"sub": "a", "exp": NOW + 10})));
+        assert_eq!(k.verify(&forged, now()), Err(JwtError::BadSignature));
     }
 
     #[test]

@@ -7,7 +7,7 @@ pub mod jwt;
 pub mod webhook;
 
 pub use claims::{Caller, ClaimsError};
-pub use jwt::{Hs256Key, JwtError};
+pub use jwt::{Hs256Key, JwtError, TokenRules};
 
 /// How this deployment learns who is calling.
 #[derive(Debug, Clone)]

@@ -100,6 +100,28 @@ async fn bad_tokens_are_401_unauthenticated() {
             token_with_claims(&json!({"exp": t + 3600, "email": "x@example.com", "groups": ["admin"]})),
         ),
         ("claims not an object", mint(&hs256_header(), &json!("sub"), secret)),
+        // An absurd exp once passed every check (read as a float, saturated to the largest i64).
+        ("exp 1e300", token_with_claims(&json!({"sub": "eve", "exp": 1e300}))),
+        (
+            "exp beyond 64 bits",
+            token_with_claims(&json!({"sub": "eve", "exp": u64::MAX})),
+        ),
+        (
+            "exp a day and more than the 60 s leeway ahead (the longest lifetime by default)",
+            token_with_claims(&json!({"sub": "eve", "exp": t + 86_400 + 120})),
+        ),
+        (
+            "exp with a fraction",
+            token_with_claims(&json!({"sub": "eve", "exp": t as f64 + 3600.5})),
+        ),
+        (
+            "nbf 1e300",
+            token_with_claims(&json!({"sub": "eve", "exp": t + 3600, "nbf": 1e300})),
+        ),
+        (
+            "nbf as string",
+            token_with_claims(&json!({"sub": "eve", "exp": t + 3600, "nbf": "now"})),
+        ),
     ];
     for (what, tok) in &tokens {
         for (method, path) in [(Method::GET, "/v1/me"), (Method::GET, "/v1/orders")] {
@@ -148,6 +170,10 @@ async fn valid_tokens_are_accepted() {
         json!({"sub": "v1", "exp": t + 60}),
         json!({"sub": "v2", "exp": t + 3600, "nbf": t - 10, "iat": t - 10}),
         json!({"sub": "v3", "exp": t + 3600, "iss": "whoever", "aud": "x", "custom": {"a": 1}}),
+        // Unconfigured, iss and aud are not looked at, whatever their shape.
+        json!({"sub": "v5", "exp": t + 3600, "iss": 7, "aud": ["x", "y"]}),
+        // Up to the longest lifetime (a day by default) ahead.
+        json!({"sub": "v6", "exp": t + 86_400}),
     ];
     for claims in accepted {
         let r = srv.get("/v1/me").token(&token_with_claims(&claims)).send().await;
@@ -163,6 +189,110 @@ async fn valid_tokens_are_accepted() {
     let r = srv.get("/v1/me").token(&tok).send().await;
     r.assert_json(200);
     assert_eq!(r.body["id"], "v4");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_bearer_scheme_is_case_insensitive() {
+    let srv = TestServer::start();
+    let token = user_token("case");
+    for scheme in ["Bearer", "bearer", "BEARER", "bEaReR"] {
+        let r = srv
+            .get("/v1/me")
+            .header("Authorization", &format!("{scheme} {token}"))
+            .label(scheme)
+            .send()
+            .await;
+        r.assert_json(200);
+        assert_eq!(r.body["id"], "case");
+    }
+    for header in [
+        format!("Bearer{token}"),
+        format!("Basic {token}"),
+        format!("BEARERS {token}"),
+    ] {
+        let r = srv.get("/v1/me").header("Authorization", &header).send().await;
+        assert_problem(&r, 401, "unauthenticated");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn issuer_audience_and_lifetime_are_checked_as_configured() {
+    let srv = TestServer::start_with(&[
+        ("ORDERLY_JWT_ISSUER", "https://issuer.example"),
+        ("ORDERLY_JWT_AUDIENCE", "orderly-api"),
+        ("ORDERLY_JWT_MAX_LIFETIME_SECONDS", "600"),
+    ]);
+    let t = now();
+    let claims = |extra: Value| {
+        let mut c = json!({"sub": "conf", "exp": t + 300, "iss": "https://issuer.example", "aud": "orderly-api"});
+        for (k, v) in extra.as_object().unwrap() {
+            if v.is_null() {
+                c.as_object_mut().unwrap().remove(k);
+            } else {
+                c[k] = v.clone();
+            }
+        }
+        token_with_claims(&c)
+    };
+    for (what, extra) in [
+        ("iss and aud as configured", json!({})),
+        ("aud as an array holding it", json!({"aud": ["billing", "orderly-api"]})),
+        ("exp at the longest lifetime", json!({"exp": t + 600})),
+    ] {
+        let r = srv.get("/v1/me").token(&claims(extra)).label(what).send().await;
+        r.assert_json(200);
+    }
+    for (what, extra) in [
+        ("no iss", json!({"iss": null})),
+        ("another iss", json!({"iss": "https://other.example"})),
+        ("iss with a trailing slash", json!({"iss": "https://issuer.example/"})),
+        ("no aud", json!({"aud": null})),
+        ("another aud", json!({"aud": "billing"})),
+        ("an array without the aud", json!({"aud": ["billing"]})),
+        ("aud not a string", json!({"aud": 1})),
+        ("exp beyond the configured lifetime", json!({"exp": t + 3600})),
+    ] {
+        let r = srv.get("/v1/me").token(&claims(extra)).label(what).send().await;
+        assert_problem(&r, 401, "unauthenticated");
+    }
+    // The dev token tool reads the same configuration and mints what the server accepts.
+    let minted = std::process::Command::new(env!("CARGO_BIN_EXE_orderly"))
+        .args(["token", "--sub", "tool", "--ttl-seconds", "600"])
+        .env("ORDERLY_JWT_SECRET", JWT_SECRET)
+        .env("ORDERLY_JWT_ISSUER", "https://issuer.example")
+        .env("ORDERLY_JWT_AUDIENCE", "orderly-api")
+        .env("ORDERLY_JWT_MAX_LIFETIME_SECONDS", "600")
+        .output()
+        .expect("run orderly token");
+    assert!(minted.status.success(), "{}", String::from_utf8_lossy(&minted.stderr));
+    let minted = String::from_utf8(minted.stdout).unwrap();
+    let r = srv.get("/v1/me").token(minted.trim()).send().await;
+    r.assert_json(200);
+    assert_eq!(r.body["id"], "tool");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn every_403_names_the_role_it_needs() {
+    let srv = TestServer::start();
+    let user = user_token("not-an-admin");
+    let product = "/v1/products/01ARZ3NDEKTSV4RRFFQ69G5FAV";
+    let admin_routes = [
+        (Method::POST, "/v1/products".to_string()),
+        (Method::PATCH, product.to_string()),
+        (Method::POST, format!("{product}/stock")),
+        (Method::GET, "/v1/reports/daily/2024-01-01".to_string()),
+        (Method::POST, "/v1/reports/daily/2024-01-01".to_string()),
+    ];
+    for (method, path) in admin_routes {
+        let r = srv.req(method, &path).token(&user).send().await;
+        assert_problem(&r, 403, "forbidden");
+        assert_eq!(
+            r.detail(),
+            "this operation needs the admin role (the group admin in the token's cognito:groups or groups claim)",
+            "{}",
+            r.what
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -626,6 +756,111 @@ async fn huge_numbers_and_deep_nesting_are_400_not_5xx() {
             .len(),
         1
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn out_of_range_values_name_their_range() {
+    let srv = TestServer::start();
+    let admin = admin_token("a");
+    let u = user_token("u");
+    let pid = id_of(&srv.create_product(&admin, "RANGE-1", 1, 5).await);
+    let message_for = |r: &Resp, field: &str| -> String {
+        assert_validation(r, field);
+        r.body["errors"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["field"] == field)
+            .and_then(|e| e["message"].as_str())
+            .unwrap_or_default()
+            .to_string()
+    };
+    // Within 64 bits or far beyond them, an out-of-range number gets the same message: the range.
+    for n in ["-1", "99999999999999999999", "-99999999999999999999", "1e300"] {
+        let body = format!("{{\"sku\":\"RANGE-2\",\"name\":\"n\",\"price_cents\":{n},\"stock\":{n}}}");
+        let r = srv
+            .post("/v1/products")
+            .token(&admin)
+            .label(n)
+            .raw(body, Some("application/json"))
+            .send()
+            .await;
+        assert_eq!(
+            message_for(&r, "price_cents"),
+            "must be an integer from 0 to 1000000000",
+            "{n}"
+        );
+        assert_eq!(message_for(&r, "stock"), "must be an integer from 0 to 1000000", "{n}");
+
+        let r = srv
+            .patch(&format!("/v1/products/{pid}"))
+            .token(&admin)
+            .raw(format!("{{\"price_cents\":{n}}}"), Some("application/json"))
+            .send()
+            .await;
+        assert_eq!(
+            message_for(&r, "price_cents"),
+            "must be an integer from 0 to 1000000000",
+            "{n}"
+        );
+
+        let r = srv
+            .post("/v1/orders")
+            .token(&u)
+            .raw(
+                format!("{{\"items\":[{{\"product_id\":\"{pid}\",\"quantity\":{n}}}]}}"),
+                Some("application/json"),
+            )
+            .send()
+            .await;
+        assert_eq!(
+            message_for(&r, "items[0].quantity"),
+            "must be an integer from 1 to 100",
+            "{n}"
+        );
+    }
+    for n in ["0", "1000001", "99999999999999999999", "-1e300"] {
+        let r = srv
+            .post(&format!("/v1/products/{pid}/stock"))
+            .token(&admin)
+            .raw(format!("{{\"delta\":{n}}}"), Some("application/json"))
+            .send()
+            .await;
+        assert_eq!(
+            message_for(&r, "delta"),
+            "must be a non-zero integer from -1000000 to 1000000",
+            "{n}"
+        );
+    }
+    // No range of its own: the webhook's amount must fit 64 bits, and says so.
+    let raw = r#"{"id":"evt-range","type":"payment.succeeded","order_id":"o","amount_cents":99999999999999999999,"currency":"USD"}"#;
+    let r = srv
+        .post("/v1/payments/webhook")
+        .header("Webhook-Signature", &sign(raw.as_bytes(), now()))
+        .raw(raw.as_bytes().to_vec(), Some("application/json"))
+        .send()
+        .await;
+    assert_eq!(
+        message_for(&r, "amount_cents"),
+        "must be an integer from -9223372036854775808 to 9223372036854775807"
+    );
+    // Lengths and counts name theirs too.
+    let r = srv.get("/v1/products?limit=101").send().await;
+    assert_eq!(message_for(&r, "limit"), "must be an integer from 1 to 100");
+    let r = srv
+        .patch("/v1/me")
+        .token(&u)
+        .json(&json!({"display_name": "x".repeat(81)}))
+        .send()
+        .await;
+    assert_eq!(message_for(&r, "display_name"), "must be 1 to 80 characters long");
+    let r = srv
+        .post("/v1/orders")
+        .token(&u)
+        .json(&json!({"items": []}))
+        .send()
+        .await;
+    assert_eq!(message_for(&r, "items"), "must have 1 to 25 lines");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -17,6 +17,10 @@ fn orderly(dir: &Path) -> Command {
         .env_remove("PAYMENT_WEBHOOK_SECRET")
         .env_remove("ORDER_TTL_SECONDS")
         .env_remove("CURRENCY")
+        .env_remove("ORDERLY_JWT_ISSUER")
+        .env_remove("ORDERLY_JWT_AUDIENCE")
+        .env_remove("ORDERLY_JWT_MAX_LIFETIME_SECONDS")
+        .env_remove("TABLE_NAME")
         .env("RUST_LOG", "info")
         .current_dir(dir);
     command
@@ -70,6 +74,7 @@ fn serve(dir: &Path) -> (Child, String, mpsc::Receiver<String>) {
 #[test]
 fn an_invalid_setting_stops_the_process_at_once_naming_the_variable() {
     let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data");
     let cases = [
         ("ORDER_TTL_SECONDS", "15m"),
         ("ORDER_TTL_SECONDS", "0"),
@@ -78,22 +83,43 @@ fn an_invalid_setting_stops_the_process_at_once_naming_the_variable() {
         ("CURRENCY", "EURO"),
         ("ORDERLY_JWT_SECRET", ""),
         ("PAYMENT_WEBHOOK_SECRET", ""),
+        ("ORDERLY_JWT_ISSUER", ""),
+        ("ORDERLY_JWT_ISSUER", "https://issuer.example "),
+        ("ORDERLY_JWT_AUDIENCE", ""),
+        ("ORDERLY_JWT_MAX_LIFETIME_SECONDS", "0"),
+        ("ORDERLY_JWT_MAX_LIFETIME_SECONDS", "1d"),
+        ("ORDERLY_JWT_MAX_LIFETIME_SECONDS", "31536001"),
+        ("ORDERLY_RELAY_INTERVAL_MS", "5"),
     ];
-    for (variable, value) in cases {
+    let serve = |variable: &str, value: &str, store: &str| {
         let child = orderly(dir.path())
-            .args(["serve", "--addr", "127.0.0.1:0", "--data-dir"])
-            .arg(dir.path().join("data"))
+            .args(["serve", "--addr", "127.0.0.1:0", "--store", store, "--data-dir"])
+            .arg(&data)
             .env(variable, value)
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
             .expect("spawn orderly serve");
-        let output = wait_with_limit(child, Duration::from_secs(10));
+        wait_with_limit(child, Duration::from_secs(10))
+    };
+    let mut runs: Vec<(&str, &str, Output)> = cases
+        .iter()
+        .map(|&(variable, value)| (variable, value, serve(variable, value, "embedded")))
+        .collect();
+    // The store's own setting is checked with the rest: a table name DynamoDB would refuse.
+    runs.push(("TABLE_NAME", "x", serve("TABLE_NAME", "x", "dynamodb")));
+    for (variable, value, output) in runs {
         let stderr = String::from_utf8_lossy(&output.stderr);
         assert!(!output.status.success(), "{variable}={value:?} must stop the server");
         assert!(
             stderr.contains(variable),
             "{variable}={value:?}: the message must name it, got {stderr:?}"
+        );
+        // Checked before anything is written: no secret, no database, not even the data dir.
+        assert!(
+            !data.exists(),
+            "{variable}={value:?}: the data dir was written before the configuration was checked: {:?}",
+            std::fs::read_dir(&data).map(|d| d.map(|e| e.map(|e| e.file_name())).collect::<Vec<_>>())
         );
     }
 }
@@ -113,6 +139,17 @@ async fn the_first_run_needs_no_setup_and_the_tools_use_its_secrets() {
         );
         assert!(meta.len() >= 32, "{file} is too short to be a real secret");
     }
+    // The database beside them holds every order and profile: owner-only too, with the files
+    // SQLite keeps next to it while it runs (WAL mode).
+    #[cfg(unix)]
+    for file in ["orderly.db", "orderly.db-wal", "orderly.db-shm"] {
+        let meta = std::fs::metadata(data.join(file)).unwrap_or_else(|e| panic!("{file}: {e}"));
+        assert_eq!(
+            std::os::unix::fs::PermissionsExt::mode(&meta.permissions()) & 0o777,
+            0o600,
+            "{file}"
+        );
+    }
 
     let token = |args: &[&str]| {
         let output = orderly(dir.path())
@@ -125,6 +162,14 @@ async fn the_first_run_needs_no_setup_and_the_tools_use_its_secrets() {
         assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
         String::from_utf8_lossy(&output.stdout).trim().to_string()
     };
+    // A token the server would refuse is not minted: a day is the longest lifetime by default.
+    let too_long = orderly(dir.path())
+        .args(["token", "--sub", "x", "--ttl-seconds", "86401", "--data-dir"])
+        .arg(&data)
+        .output()
+        .expect("token");
+    assert!(!too_long.status.success());
+    assert!(String::from_utf8_lossy(&too_long.stderr).contains("ORDERLY_JWT_MAX_LIFETIME_SECONDS"));
     let admin = token(&["--sub", "tour-admin", "--admin"]);
     let buyer = token(&["--sub", "tour-buyer", "--email", "buyer@example.com"]);
 

@@ -337,6 +337,9 @@ fn spawn_server(dir: &Path, env: &[(String, String)], logs: &SharedLog) -> (Chil
         "ORDERLY_RELAY_INTERVAL_MS",
         "ORDERLY_EXPIRY_SWEEP_INTERVAL_MS",
         "OTEL_EXPORTER_OTLP_ENDPOINT",
+        "ORDERLY_JWT_ISSUER",
+        "ORDERLY_JWT_AUDIENCE",
+        "ORDERLY_JWT_MAX_LIFETIME_SECONDS",
     ] {
         cmd.env_remove(k);
     }
@@ -720,6 +723,15 @@ pub fn assert_problem(r: &Resp, status: u16, slug: &str) {
     );
     let rid = r.header("x-request-id").unwrap_or_default();
     assert!(!rid.is_empty(), "{}: problem response without X-Request-Id", r.what);
+    if slug == "forbidden" {
+        // The only thing a caller can lack today is the admin role; a 403 says so.
+        assert!(
+            r.detail().contains("needs the admin role"),
+            "{}: a 403 must name what is missing: {}",
+            r.what,
+            r.text
+        );
+    }
     if slug == "validation" {
         let errors = r.body["errors"].as_array();
         assert!(

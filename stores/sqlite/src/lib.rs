@@ -35,10 +35,11 @@ const READERS: usize = 4;
 const BUSY_TIMEOUT_MS: u64 = 5_000;
 
 #[derive(Debug, thiserror::Error)]
-#[error("cannot open the database {path}: {source}")]
-pub struct OpenError {
-    path: PathBuf,
-    source: rusqlite::Error,
+pub enum OpenError {
+    #[error("cannot open the database {path}: {source}")]
+    Sqlite { path: PathBuf, source: rusqlite::Error },
+    #[error("cannot create the database {path}: {source}")]
+    Create { path: PathBuf, source: std::io::Error },
 }
 
 #[derive(Clone)]
@@ -47,10 +48,14 @@ pub struct EmbeddedStore {
 }
 
 impl EmbeddedStore {
-    /// Opens (creating if needed) `dir/orderly.db` and migrates it to the newest schema.
+    /// Opens (creating if needed, owner-only) `dir/orderly.db` and migrates it to the newest schema.
     pub fn open(dir: &Path) -> Result<Self, OpenError> {
         let path = dir.join(DATABASE_FILE);
-        let fail = |source| OpenError {
+        create_owner_only(&path).map_err(|source| OpenError::Create {
+            path: path.clone(),
+            source,
+        })?;
+        let fail = |source| OpenError::Sqlite {
             path: path.clone(),
             source,
         };
@@ -80,6 +85,22 @@ impl EmbeddedStore {
 
     pub fn schema_version() -> usize {
         schema::newest_version()
+    }
+}
+
+/// Creates the database file empty and readable by its owner only, as the secrets beside it, when
+/// it does not exist yet; SQLite would create it with the process's umask (usually world-readable),
+/// and gives its `-wal` and `-shm` files the database file's permissions. An existing file is left
+/// alone: opening it here and closing it again would drop the POSIX locks SQLite holds on it.
+fn create_owner_only(path: &Path) -> std::io::Result<()> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    match options.open(path) {
+        Ok(_) => Ok(()),
+        Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(error) => Err(error),
     }
 }
 

@@ -2,7 +2,7 @@
 
 use super::{json, json_bytes, with_header, ApiRequest, ApiResponse};
 use crate::api::cursor;
-use crate::api::input::{header_text, integer, json_body, list_query, Checker};
+use crate::api::input::{header_text, json_body, list_query, ranged_integer, Checker};
 use crate::api::views::{ListView, OrderView};
 use crate::auth::Caller;
 use crate::crypto::sha256_hex;
@@ -43,7 +43,7 @@ fn order_lines(body: &Value) -> Result<Vec<(ProductId, Quantity)>, Error> {
                     };
                     checker.reject_unknown(line, &path, &["product_id", "quantity"]);
                     let product = checker.required(line, &path, "product_id", product_reference);
-                    let quantity = checker.required(line, &path, "quantity", |v| integer(v).and_then(Quantity::parse));
+                    let quantity = checker.required(line, &path, "quantity", |v| ranged_integer(v, Quantity::parse));
                     if let Some(product) = &product {
                         if !seen.insert(product.clone()) {
                             checker.fail(

@@ -2,7 +2,7 @@
 
 use super::{json, with_header, ApiRequest, ApiResponse};
 use crate::api::cursor;
-use crate::api::input::{boolean, header_text, integer, json_body, list_query, string, Checker};
+use crate::api::input::{boolean, header_text, json_body, list_query, ranged_integer, string, Checker};
 use crate::api::views::{ListView, ProductView};
 use crate::domain::{Description, Price, Product, ProductChange, ProductId, ProductName, Sku, Stock, StockDelta};
 use crate::services::catalog::{self, product_not_found, IfMatch, NewProduct};
@@ -37,8 +37,8 @@ pub async fn create(app: &App, request: &ApiRequest) -> Result<ApiResponse, Erro
         let sku = checker.required(object, "", "sku", |v| string(v).and_then(Sku::parse));
         let name = checker.required(object, "", "name", |v| string(v).and_then(ProductName::parse));
         let description = checker.optional(object, "", "description", description);
-        let price = checker.required(object, "", "price_cents", |v| integer(v).and_then(Price::parse));
-        let stock = checker.required(object, "", "stock", |v| integer(v).and_then(Stock::parse));
+        let price = checker.required(object, "", "price_cents", |v| ranged_integer(v, Price::parse));
+        let stock = checker.required(object, "", "stock", |v| ranged_integer(v, Stock::parse));
         Some(NewProduct {
             sku: sku?,
             name: name?,
@@ -111,7 +111,7 @@ pub async fn update(app: &App, param: &str, request: &ApiRequest) -> Result<ApiR
         // Read every field before giving up, so all mistakes are reported together.
         let name = checker.optional(object, "", "name", |v| string(v).and_then(ProductName::parse));
         let description = checker.optional(object, "", "description", description);
-        let price = checker.optional(object, "", "price_cents", |v| integer(v).and_then(Price::parse));
+        let price = checker.optional(object, "", "price_cents", |v| ranged_integer(v, Price::parse));
         let active = checker.optional(object, "", "active", boolean);
         Some(ProductChange {
             name: name?,
@@ -147,7 +147,7 @@ pub async fn adjust_stock(app: &App, param: &str, request: &ApiRequest) -> Resul
     let mut checker = Checker::new();
     let delta = checker.object(&body, "$").and_then(|object| {
         checker.reject_unknown(object, "", &["delta"]);
-        checker.required(object, "", "delta", |v| integer(v).and_then(StockDelta::parse))
+        checker.required(object, "", "delta", |v| ranged_integer(v, StockDelta::parse))
     });
     checker.finish()?;
     let delta = delta.ok_or_else(|| Error::invalid("delta", "is required"))?;
