@@ -705,6 +705,76 @@ async fn report_previous_day_answers_its_event_and_a_rerun_gives_the_same_report
     assert_eq!(report, rerun);
 }
 
+/// `job_processed` and `job_failed` for the relay and the scheduled jobs, in a recorder local to
+/// this test: events published and unpublished, orders expired, reports computed, and a run that
+/// could not start (a schedule time that is no time) counted as one failure.
+#[test]
+fn the_relay_and_the_scheduled_jobs_count_what_they_did_and_what_they_failed() {
+    let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
+    let handle = recorder.handle();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let inserted = metrics::with_local_recorder(&recorder, || {
+        runtime.block_on(async {
+            let client = sqs();
+            let (url, _) = queue(&client, None).await;
+            let batch = stream_batch(&event("relay-events"));
+            let inserted = batch.records.iter().filter(|r| r.event_name == "INSERT").count();
+            let published = relay::relay_batch(&SqsPublisher::new(client.clone(), &url), &nowhere(&client), &batch)
+                .await
+                .expect("published");
+            assert!(published.batch_item_failures.is_empty(), "{published:?}");
+            let missing_queue = format!("{url}-that-does-not-exist");
+            relay::relay_batch(
+                &SqsPublisher::new(client.clone(), missing_queue),
+                &nowhere(&client),
+                &batch,
+            )
+            .await
+            .expect("a batch answer");
+
+            let h = Harness::with_vars(&[("ORDER_TTL_SECONDS", "1")]).await;
+            let product = h.create_product(10).await;
+            let buyer = event("create-order");
+            let order = h.place_order(&buyer, product["id"].as_str().unwrap(), 1).await;
+            h.pay(&buyer, &order).await;
+            h.place_order(&buyer, product["id"].as_str().unwrap(), 2).await;
+            // Past the second order's deadline (a slower machine only waits longer).
+            tokio::time::sleep(Duration::from_millis(1_100)).await;
+            let minute = now().to_rfc3339();
+            let run = jobs::expire_orders(&h.app, &scheduled("expire-orders", &minute))
+                .await
+                .expect("the sweep");
+            assert_eq!(run["expired"], 1, "{run}");
+            assert!(jobs::expire_orders(&h.app, &scheduled("expire-orders", "no time"))
+                .await
+                .is_err());
+            jobs::report_previous_day(&h.app, &scheduled("report-previous-day", &minute))
+                .await
+                .expect("a report");
+            assert!(
+                jobs::report_previous_day(&h.app, &scheduled("report-previous-day", "2026-13-01T00:05:00Z"))
+                    .await
+                    .is_err()
+            );
+            inserted
+        })
+    });
+    let text = handle.render();
+    for expected in [
+        format!("job_processed{{job=\"relay-events\"}} {inserted}"),
+        format!("job_failed{{job=\"relay-events\"}} {inserted}"),
+        "job_processed{job=\"expire-orders\"} 1".to_string(),
+        "job_failed{job=\"expire-orders\"} 1".to_string(),
+        "job_processed{job=\"report-previous-day\"} 1".to_string(),
+        "job_failed{job=\"report-previous-day\"} 1".to_string(),
+    ] {
+        assert!(text.lines().any(|line| line == expected), "{expected} in\n{text}");
+    }
+}
+
 #[test]
 fn every_job_has_its_sample_event_and_its_binary() {
     for job in JOBS {
