@@ -1,0 +1,240 @@
+//! A function's real binary under a Runtime API on 127.0.0.1 (the 2018-06-01 interface Lambda's
+//! runtime polls), on DynamoDB Local: what its `main` wires up, seen from outside the process.
+//! Every log line is JSON carrying the function, Lambda's request id and the trace id; a warning
+//! about the environment is logged once, not per invocation (`cargo lambda watch` sets
+//! `AWS_LAMBDA_MAX_CONCURRENCY`); traced, each sampled invocation reaches the X-Ray daemon as one
+//! datagram with its DynamoDB call nested in it.
+//!
+//! Needs DynamoDB Local (`ORDERLY_TEST_DYNAMODB_ENDPOINT`): scripts/test starts it. Never skipped.
+
+// A test: a failed expectation is the test failing, with its message.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+use serde_json::Value;
+use std::collections::HashMap;
+use std::io::Read;
+use std::net::UdpSocket;
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::time::Duration;
+use support::*;
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::mpsc;
+
+const PREFIX: &str = "/2018-06-01/runtime";
+const ROOT: &str = "1-6948c0de-5b1c0a3e8d2f4a6b7c9e0d1f";
+
+/// One invocation handed to the function.
+struct Invocation {
+    request_id: String,
+    trace_header: String,
+    event: Vec<u8>,
+}
+
+/// The Runtime API: hands out the queued invocations and collects the function's answers.
+struct RuntimeApi {
+    port: u16,
+    queue: mpsc::UnboundedSender<Invocation>,
+    answers: tokio::sync::Mutex<mpsc::UnboundedReceiver<(String, Value)>>,
+}
+
+impl RuntimeApi {
+    async fn start() -> RuntimeApi {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let (queue, pending) = mpsc::unbounded_channel::<Invocation>();
+        let (answered, answers) = mpsc::unbounded_channel();
+        let pending = Arc::new(tokio::sync::Mutex::new(pending));
+        tokio::spawn(async move {
+            while let Ok((connection, _)) = listener.accept().await {
+                tokio::spawn(serve(connection, Arc::clone(&pending), answered.clone()));
+            }
+        });
+        RuntimeApi {
+            port,
+            queue,
+            answers: tokio::sync::Mutex::new(answers),
+        }
+    }
+
+    /// Hands `event` to the function and waits for its answer (path kind, body).
+    async fn invoke(&self, request_id: &str, trace_header: &str, event: &Value) -> (String, Value) {
+        self.queue
+            .send(Invocation {
+                request_id: request_id.to_string(),
+                trace_header: trace_header.to_string(),
+                event: serde_json::to_vec(event).unwrap(),
+            })
+            .unwrap();
+        let mut answers = self.answers.lock().await;
+        tokio::time::timeout(Duration::from_secs(60), answers.recv())
+            .await
+            .expect("the function answers within a minute")
+            .expect("an answer")
+    }
+}
+
+/// One keep-alive connection of the runtime's HTTP client.
+async fn serve(
+    connection: TcpStream,
+    pending: Arc<tokio::sync::Mutex<mpsc::UnboundedReceiver<Invocation>>>,
+    answered: mpsc::UnboundedSender<(String, Value)>,
+) {
+    let mut connection = BufReader::new(connection);
+    loop {
+        let mut request_line = String::new();
+        if connection.read_line(&mut request_line).await.unwrap_or(0) == 0 {
+            return;
+        }
+        let mut length = 0;
+        loop {
+            let mut header = String::new();
+            connection.read_line(&mut header).await.unwrap();
+            let header = header.trim_end();
+            if header.is_empty() {
+                break;
+            }
+            if let Some((name, value)) = header.split_once(':') {
+                if name.eq_ignore_ascii_case("content-length") {
+                    length = value.trim().parse().unwrap();
+                }
+            }
+        }
+        let mut body = vec![0; length];
+        connection.read_exact(&mut body).await.unwrap();
+        let path = request_line.split_whitespace().nth(1).unwrap_or_default().to_string();
+        let reply = if path == format!("{PREFIX}/invocation/next") {
+            let Some(invocation) = pending.lock().await.recv().await else {
+                return;
+            };
+            let deadline = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_millis()
+                + 30_000;
+            let head = format!(
+                "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\nlambda-runtime-aws-request-id: {}\r\n\
+                 lambda-runtime-deadline-ms: {deadline}\r\n\
+                 lambda-runtime-invoked-function-arn: arn:aws:lambda:us-east-1:000000000000:function:test\r\n\
+                 lambda-runtime-trace-id: {}\r\ncontent-length: {}\r\n\r\n",
+                invocation.request_id,
+                invocation.trace_header,
+                invocation.event.len()
+            );
+            [head.into_bytes(), invocation.event].concat()
+        } else {
+            let kind = path.rsplit('/').next().unwrap_or_default().to_string();
+            answered
+                .send((kind, serde_json::from_slice(&body).unwrap_or(Value::Null)))
+                .unwrap();
+            b"HTTP/1.1 202 Accepted\r\ncontent-length: 2\r\n\r\n{}".to_vec()
+        };
+        if connection.get_mut().write_all(&reply).await.is_err() {
+            return;
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn get_products_binary_logs_every_id_once_per_line_warns_once_and_traces_each_sampled_invocation() {
+    let h = Harness::new().await;
+    let product = h.create_product(5).await;
+    let mut get = event("get-product");
+    set_path_parameter(&mut get, product["id"].as_str().unwrap());
+    let api = RuntimeApi::start().await;
+    let daemon = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let env: HashMap<&str, String> = HashMap::from([
+        ("AWS_LAMBDA_RUNTIME_API", format!("127.0.0.1:{}", api.port)),
+        ("AWS_LAMBDA_FUNCTION_NAME", "get-product".into()),
+        ("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST".into()),
+        ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "256".into()),
+        ("AWS_LAMBDA_LOG_GROUP_NAME", "/aws/lambda/get-product".into()),
+        ("AWS_LAMBDA_LOG_STREAM_NAME", "test".into()),
+        ("AWS_LAMBDA_HTTP_IGNORE_STAGE_IN_PATH", "true".into()),
+        ("AWS_LAMBDA_MAX_CONCURRENCY", "4".into()),
+        ("AWS_XRAY_DAEMON_ADDRESS", daemon.local_addr().unwrap().to_string()),
+        ("AWS_ENDPOINT_URL", endpoint()),
+        // The harness's credentials: DynamoDB Local keeps one database per access key and region.
+        ("AWS_ACCESS_KEY_ID", "local".into()),
+        ("AWS_SECRET_ACCESS_KEY", "local".into()),
+        ("AWS_REGION", "us-east-1".into()),
+        ("AWS_EC2_METADATA_DISABLED", "true".into()),
+        ("TABLE_NAME", h.table.clone()),
+        ("PAYMENT_WEBHOOK_SECRET", WEBHOOK_SECRET.into()),
+    ]);
+    let mut function = Command::new(env!("CARGO_BIN_EXE_get-product"))
+        .env_remove("RUST_LOG")
+        .env_remove("AWS_LAMBDA_LOG_LEVEL")
+        .envs(env)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start get-product");
+
+    let invocations = 5;
+    let mut answers = Vec::new();
+    for n in 0..invocations {
+        // Every other invocation sampled.
+        let sampled = if n % 2 == 0 { "1" } else { "0" };
+        let header = format!("Root={ROOT};Parent=53995c3f42cd8ad8;Sampled={sampled}");
+        answers.push(api.invoke(&format!("lambda-request-{n}"), &header, &get).await);
+    }
+    let _ = function.kill();
+    let _ = function.wait();
+    let (mut stdout, mut stderr) = (String::new(), String::new());
+    function.stdout.take().unwrap().read_to_string(&mut stdout).unwrap();
+    function.stderr.take().unwrap().read_to_string(&mut stderr).unwrap();
+    for (kind, answer) in &answers {
+        assert_eq!(kind, "response", "{answer}");
+        assert_eq!(answer["statusCode"], 200, "{answer}\n{stdout}{stderr}");
+    }
+
+    // Logs: JSON lines, the ids at the top level.
+    let lines: Vec<Value> = stdout
+        .lines()
+        .chain(stderr.lines())
+        .filter(|line| !line.trim().is_empty())
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}")))
+        .collect();
+    let answered: Vec<&Value> = lines.iter().filter(|l| l["status"] == 200).collect();
+    assert_eq!(answered.len(), invocations, "one answer line per invocation:\n{stdout}");
+    for (n, line) in answered.iter().enumerate() {
+        assert_eq!(line["function"], "get-product", "{line}");
+        assert_eq!(line["aws_request_id"], format!("lambda-request-{n}"), "{line}");
+        assert!(line["trace_id"].as_str().is_some_and(|t| t.contains(ROOT)), "{line}");
+        assert!(line["request_id"].as_str().is_some_and(|id| !id.is_empty()), "{line}");
+    }
+    let warnings = lines
+        .iter()
+        .filter(|l| l.to_string().contains("AWS_LAMBDA_MAX_CONCURRENCY"))
+        .count();
+    assert!(
+        warnings <= 1,
+        "a warning about the environment at most once, not per invocation:\n{stdout}{stderr}"
+    );
+
+    // X-Ray: one datagram per sampled invocation, the GetItem nested in it.
+    daemon.set_nonblocking(true).unwrap();
+    let mut buffer = [0u8; 65_536];
+    let mut documents = Vec::new();
+    while let Ok(length) = daemon.recv(&mut buffer) {
+        let datagram = std::str::from_utf8(&buffer[..length]).unwrap();
+        let (_, document) = datagram.split_once('\n').unwrap();
+        documents.push(serde_json::from_str::<Value>(document).unwrap());
+    }
+    assert_eq!(
+        documents.len(),
+        3,
+        "invocations 0, 2 and 4 were sampled: {documents:#?}"
+    );
+    for document in &documents {
+        assert_eq!(document["name"], "get-product", "{document}");
+        assert_eq!(document["trace_id"], ROOT, "{document}");
+        assert_eq!(document["http"]["response"]["status"], 200, "{document}");
+        assert_eq!(document["subsegments"][0]["aws"]["operation"], "GetItem", "{document}");
+        assert_eq!(document["subsegments"][0]["aws"]["table_name"], h.table, "{document}");
+    }
+}
