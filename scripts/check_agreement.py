@@ -1551,8 +1551,13 @@ def check_runtime_and_logs(s: Sources) -> list[str]:
         table_var: {"Ref": s.table_id},
         config.get("PAYMENT_WEBHOOK_SECRET", "PAYMENT_WEBHOOK_SECRET"): {"Ref": "PaymentWebhookSecret"},
         config.get("ORDER_TTL_SECONDS", "ORDER_TTL_SECONDS"): {"Ref": "OrderTtlSeconds"},
+        config.get("MAX_UNPAID_ORDERS_PER_USER", "MAX_UNPAID_ORDERS_PER_USER"): {"Ref": "MaxUnpaidOrdersPerUser"},
+        config.get("MAX_RESERVED_UNITS_PER_USER", "MAX_RESERVED_UNITS_PER_USER"): {"Ref": "MaxReservedUnitsPerUser"},
         config.get("CURRENCY", "CURRENCY"): {"Ref": "Currency"},
         "AWS_LAMBDA_HTTP_IGNORE_STAGE_IN_PATH": "true",
+        rust_str_consts(ROOT / "functions/src/config.rs").get("SSL_CERT_FILE", "SSL_CERT_FILE"): (
+            "/etc/pki/tls/certs/ca-bundle.crt"
+        ),
     }
     for name, want in wanted.items():
         if variables.get(name) != want:
@@ -1560,16 +1565,25 @@ def check_runtime_and_logs(s: Sources) -> list[str]:
     parameters = s.template.get("Parameters", {})
     if not parameters.get("PaymentWebhookSecret", {}).get("NoEcho"):
         problems.append("PaymentWebhookSecret is not NoEcho")
-    ttl = parameters.get("OrderTtlSeconds", {})
     core_config = read(ROOT / "core/src/config.rs")
-    for key, const in (("Default", "DEFAULT_ORDER_TTL_SECONDS"), ("MaxValue", "MAX_ORDER_TTL_SECONDS")):
-        found = re.search(rf"const {const}: i64 = ([0-9 *]+);", core_config)
-        if found:
-            expected = 1
-            for factor in found.group(1).split("*"):
-                expected *= int(factor)
-            if str(ttl.get(key)) != str(expected):
-                problems.append(f"OrderTtlSeconds {key} is {ttl.get(key)!r}, core says {expected}")
+    for parameter, key, const in (
+        ("OrderTtlSeconds", "Default", "DEFAULT_ORDER_TTL_SECONDS"),
+        ("OrderTtlSeconds", "MaxValue", "MAX_ORDER_TTL_SECONDS"),
+        ("MaxUnpaidOrdersPerUser", "Default", "DEFAULT_MAX_UNPAID_ORDERS_PER_USER"),
+        ("MaxUnpaidOrdersPerUser", "MaxValue", "HIGHEST_MAX_UNPAID_ORDERS_PER_USER"),
+        ("MaxReservedUnitsPerUser", "Default", "DEFAULT_MAX_RESERVED_UNITS_PER_USER"),
+        ("MaxReservedUnitsPerUser", "MaxValue", "HIGHEST_MAX_RESERVED_UNITS_PER_USER"),
+    ):
+        given = parameters.get(parameter, {}).get(key)
+        found = re.search(rf"const {const}: (?:i64|u32) = ([0-9_ *]+);", core_config)
+        if not found:
+            problems.append(f"core/src/config.rs has no const {const} for {parameter} {key}")
+            continue
+        expected = 1
+        for factor in found.group(1).split("*"):
+            expected *= int(factor.replace("_", ""))
+        if str(given) != str(expected):
+            problems.append(f"{parameter} {key} is {given!r}, core says {expected}")
     for logical_id, resource in s.functions.items():
         props = resource.get("Properties", {})
         group_ref = props.get("LoggingConfig", {}).get("LogGroup", {})

@@ -1,12 +1,17 @@
 //! Settings shared by every shape of Orderly, read and validated once at start-up. A bad value
 //! stops the process with a message naming the variable; nothing starts "anyway".
 
-use crate::domain::Currency;
+use crate::domain::{Currency, ReservationLimit};
 use std::collections::HashMap;
+use std::ops::RangeInclusive;
 
 pub const ORDER_TTL_SECONDS: &str = "ORDER_TTL_SECONDS";
 pub const CURRENCY: &str = "CURRENCY";
 pub const PAYMENT_WEBHOOK_SECRET: &str = "PAYMENT_WEBHOOK_SECRET";
+/// The reservation limit (`domain::reservation`): unpaid orders one user may hold at once.
+pub const MAX_UNPAID_ORDERS_PER_USER: &str = "MAX_UNPAID_ORDERS_PER_USER";
+/// The reservation limit: units one user's unpaid orders may reserve together.
+pub const MAX_RESERVED_UNITS_PER_USER: &str = "MAX_RESERVED_UNITS_PER_USER";
 
 /// A secret's bytes. Its `Debug` never shows them, so it can sit in structs that get logged.
 #[derive(Clone, PartialEq, Eq)]
@@ -49,12 +54,24 @@ pub struct Settings {
     pub currency: Currency,
     /// How long a placed order waits for payment: 1 s to 7 days.
     pub order_ttl_seconds: i64,
+    /// The most one user may hold in unpaid orders at once.
+    pub reservation_limit: ReservationLimit,
     pub webhook_secret: Secret,
 }
 
 impl Settings {
     pub const DEFAULT_ORDER_TTL_SECONDS: i64 = 900;
     pub const MAX_ORDER_TTL_SECONDS: i64 = 7 * 24 * 3600;
+    /// Ten open orders is more than a real buyer keeps unpaid at once (the contract's own example).
+    pub const DEFAULT_MAX_UNPAID_ORDERS_PER_USER: u32 = 10;
+    /// So high that it limits nothing, which is what a load test placing every order as one user
+    /// needs; anything beyond is a typo.
+    pub const HIGHEST_MAX_UNPAID_ORDERS_PER_USER: u32 = 1_000_000;
+    /// Five full lines of 100 units: more than a retail basket, a fifth of the 2,500 units one
+    /// order may ask for, and what one account can hold across the catalog (docs/decisions.md, 11).
+    pub const DEFAULT_MAX_RESERVED_UNITS_PER_USER: u32 = 500;
+    /// The most stock one product can hold: as high as the limit on orders goes.
+    pub const HIGHEST_MAX_RESERVED_UNITS_PER_USER: u32 = 1_000_000;
 
     /// Reads the settings from environment-like pairs. The webhook secret is passed separately
     /// because where it comes from differs by shape (environment, a generated file, a vault).
@@ -79,15 +96,52 @@ impl Settings {
                     )
                 })?,
         };
+        let reservation_limit = ReservationLimit {
+            unpaid_orders: count(
+                vars,
+                MAX_UNPAID_ORDERS_PER_USER,
+                Self::DEFAULT_MAX_UNPAID_ORDERS_PER_USER,
+                1..=Self::HIGHEST_MAX_UNPAID_ORDERS_PER_USER,
+            )?,
+            reserved_units: count(
+                vars,
+                MAX_RESERVED_UNITS_PER_USER,
+                Self::DEFAULT_MAX_RESERVED_UNITS_PER_USER,
+                1..=Self::HIGHEST_MAX_RESERVED_UNITS_PER_USER,
+            )?,
+        };
         if webhook_secret.expose().is_empty() {
             return Err(ConfigError::new(PAYMENT_WEBHOOK_SECRET, "must not be empty"));
         }
         Ok(Settings {
             currency,
             order_ttl_seconds,
+            reservation_limit,
             webhook_secret,
         })
     }
+}
+
+/// A whole number within `range`, or `default` when the variable is unset.
+fn count(
+    vars: &HashMap<String, String>,
+    variable: &'static str,
+    default: u32,
+    range: RangeInclusive<u32>,
+) -> Result<u32, ConfigError> {
+    let Some(text) = vars.get(variable) else {
+        return Ok(default);
+    };
+    text.parse::<u32>().ok().filter(|n| range.contains(n)).ok_or_else(|| {
+        ConfigError::new(
+            variable,
+            format!(
+                "must be a whole number from {} to {}, got {text:?}",
+                range.start(),
+                range.end()
+            ),
+        )
+    })
 }
 
 #[cfg(test)]
@@ -103,6 +157,48 @@ mod tests {
         let s = Settings::from_vars(&vars(&[]), Secret::new("s")).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(s.currency.as_str(), "USD");
         assert_eq!(s.order_ttl_seconds, 900);
+        assert_eq!(
+            s.reservation_limit,
+            ReservationLimit {
+                unpaid_orders: 10,
+                reserved_units: 500
+            }
+        );
+    }
+
+    #[test]
+    fn the_reservation_limit_is_read_within_its_bounds() {
+        let read =
+            |pairs: &[(&str, &str)]| Settings::from_vars(&vars(pairs), Secret::new("s")).map(|s| s.reservation_limit);
+        assert_eq!(
+            read(&[
+                (MAX_UNPAID_ORDERS_PER_USER, "1"),
+                (MAX_RESERVED_UNITS_PER_USER, "1000000")
+            ]),
+            Ok(ReservationLimit {
+                unpaid_orders: 1,
+                reserved_units: 1_000_000
+            }),
+            "both bounds are allowed"
+        );
+        assert_eq!(
+            read(&[(MAX_UNPAID_ORDERS_PER_USER, "1000000")]).map(|l| l.unpaid_orders),
+            Ok(1_000_000)
+        );
+        for bad in ["0", "-1", "1000001", "ten", "", " 10", "10.0", "4294967296"] {
+            let error = read(&[(MAX_UNPAID_ORDERS_PER_USER, bad)]).err();
+            assert_eq!(
+                error.as_ref().map(|e| e.variable),
+                Some(MAX_UNPAID_ORDERS_PER_USER),
+                "{bad:?}"
+            );
+            let message = error.map(|e| e.message).unwrap_or_default();
+            assert!(message.contains("from 1 to 1000000"), "{bad:?}: {message}");
+        }
+        for bad in ["0", "1000001", "500 units"] {
+            let error = read(&[(MAX_RESERVED_UNITS_PER_USER, bad)]).err();
+            assert_eq!(error.map(|e| e.variable), Some(MAX_RESERVED_UNITS_PER_USER), "{bad:?}");
+        }
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! The one error type of the core. Every failure a request can meet is a variant here; the API
 //! layer turns each into its problem+json answer in exactly one place (`api::problem`).
 
-use crate::domain::ProductId;
+use crate::domain::{HoldingLimit, ProductId};
 use crate::ports::StoreError;
 use serde::Serialize;
 
@@ -44,6 +44,14 @@ pub enum Error {
     InsufficientStock(ProductId),
     #[error("stock would exceed 1000000 units")]
     StockLimit,
+    /// The order would take the user's unpaid orders beyond the reservation limit `limit`, which
+    /// allows at most `most`; `order_units` is what this order asked for.
+    #[error("the reservation limit on {} ({most}) is reached; the order asked for {order_units} units", .limit.as_str())]
+    ReservationLimit {
+        limit: HoldingLimit,
+        most: u32,
+        order_units: u64,
+    },
     #[error("{0}")]
     InvalidState(String),
     #[error("a request with this Idempotency-Key is still in progress")]

@@ -6,9 +6,10 @@
 //! Recording goes through the `metrics` facade: with no recorder installed (unit tests, the
 //! one-shot `orderly jobs` commands, a server without `--metrics-addr`) every call here is a
 //! no-op costing a relaxed atomic load. Names are lowercase snake case, and every label is one of
-//! a few fixed values (an operation, a status class, a reason, a job): never an id, so the number
-//! of series stays small in both backends.
+//! a few fixed values (an operation, a status class, a reason, a job, a limit): never an id, so
+//! the number of series stays small in both backends.
 
+use crate::domain::HoldingLimit;
 use crate::jobs::Job;
 use metrics::{counter, describe_counter, describe_histogram, histogram, Unit};
 use std::time::Duration;
@@ -25,6 +26,9 @@ pub const ORDERS_PLACED: &str = "orders_placed";
 pub const ORDER_VALUE_CENTS: &str = "order_value_cents";
 /// Orders refused for want of stock (`409 insufficient-stock`).
 pub const STOCK_OUTS: &str = "stock_outs";
+/// Orders refused by the reservation limit (`409 reservation-limit`), by `limit`
+/// (`unpaid_orders`, `reserved_units`).
+pub const RESERVATION_LIMITS: &str = "reservation_limits";
 /// Retries of a keyed order request answered with the first request's answer.
 pub const IDEMPOTENT_REPLAYS: &str = "idempotent_replays";
 /// Payment webhooks refused, by `reason` (see [`WebhookRejection`]).
@@ -53,6 +57,11 @@ pub fn describe() {
     // Cents have no CloudWatch unit (left out, as "None").
     describe_histogram!(ORDER_VALUE_CENTS, "Total of each placed order, in cents");
     describe_counter!(STOCK_OUTS, Unit::Count, "Orders refused for insufficient stock");
+    describe_counter!(
+        RESERVATION_LIMITS,
+        Unit::Count,
+        "Orders refused by the reservation limit, by limit"
+    );
     describe_counter!(
         IDEMPOTENT_REPLAYS,
         Unit::Count,
@@ -89,6 +98,11 @@ pub fn order_placed(value_cents: i64) {
 /// An order was refused: a line asked for more than the stock.
 pub fn stock_out() {
     counter!(STOCK_OUTS).increment(1);
+}
+
+/// An order was refused: its user already held as much in unpaid orders as `limit` allows.
+pub fn reservation_limit(limit: HoldingLimit) {
+    counter!(RESERVATION_LIMITS, "limit" => limit.as_str()).increment(1);
 }
 
 /// A keyed order request was answered with the answer its key keeps.
@@ -179,6 +193,7 @@ mod tests {
         request_answered("get-product", 200, Duration::from_micros(1_500));
         order_placed(1_250);
         webhook_rejected(WebhookRejection::AmountMismatch);
+        reservation_limit(HoldingLimit::ReservedUnits);
         job_processed(&crate::jobs::NOTIFY, 3);
     }
 }

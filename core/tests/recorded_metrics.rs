@@ -1,7 +1,8 @@
 //! The business metrics are recorded where their events happen: requests through the core's HTTP
-//! entry, orders placed with their value, stock-outs, idempotent replays and each kind of webhook
-//! refusal. Recorded into a Prometheus recorder local to the test (`metrics::with_local_recorder`),
-//! so tests running at once never see each other's counts, and read back from its text.
+//! entry, orders placed with their value, stock-outs, idempotent replays, refusals by the
+//! reservation limit and each kind of webhook refusal. Recorded into a Prometheus recorder local
+//! to the test (`metrics::with_local_recorder`), so tests running at once never see each other's
+//! counts, and read back from its text.
 
 use bytes::Bytes;
 use http::{header, Method};
@@ -184,4 +185,32 @@ fn webhook_refusals_are_counted_by_reason() {
         assert_count(&text, &format!(r#"webhook_rejections{{reason="{reason}"}}"#), 1);
     }
     assert_eq!(text.matches("webhook_rejections{").count(), 4, "{text}");
+}
+
+#[test]
+fn reservation_limit_refusals_are_counted_by_limit_and_a_replay_is_never_refused() {
+    let text = recorded(|app| async move {
+        let teapot = product(&app, "TEA-1", 1_000).await;
+        for n in 0..5 {
+            assert_eq!(order(&app, &teapot, 100, Some(&format!("key-{n}"))).await, 201);
+        }
+        assert_eq!(
+            order(&app, &teapot, 1, None).await,
+            409,
+            "500 units held: the default limit on reserved units"
+        );
+        assert_eq!(
+            order(&app, &teapot, 100, Some("key-0")).await,
+            201,
+            "a replay at the limit"
+        );
+    });
+    assert_count(&text, r#"reservation_limits{limit="reserved_units"}"#, 1);
+    assert_eq!(text.matches("reservation_limits{").count(), 1, "{text}");
+    assert_count(&text, "orders_placed", 5);
+    assert_count(&text, "idempotent_replays", 1);
+    assert!(
+        !text.contains("stock_outs"),
+        "a refusal by the limit is no stock-out: {text}"
+    );
 }

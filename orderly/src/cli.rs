@@ -261,7 +261,10 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
 /// A store to open, its own settings already checked.
 enum StoreToOpen {
     Embedded,
-    Dynamodb { table: String },
+    Dynamodb {
+        table: String,
+        timeouts: stores::SdkTimeouts,
+    },
 }
 
 /// Checks every setting the server or a job reads, the store's included, and only then writes
@@ -275,6 +278,7 @@ fn check_settings(
         StoreKind::Embedded => StoreToOpen::Embedded,
         StoreKind::Dynamodb => StoreToOpen::Dynamodb {
             table: stores::table_name()?,
+            timeouts: stores::sdk_timeouts()?,
         },
     };
     Ok((checked.write_new_secrets()?, store))
@@ -283,7 +287,7 @@ fn check_settings(
 async fn open_store(store: StoreToOpen, data_dir: &std::path::Path) -> Result<stores::LocalStore, CliError> {
     Ok(match store {
         StoreToOpen::Embedded => stores::embedded(data_dir)?,
-        StoreToOpen::Dynamodb { table } => stores::dynamodb(table).await?,
+        StoreToOpen::Dynamodb { table, timeouts } => stores::dynamodb(table, timeouts).await?,
     })
 }
 

@@ -2,7 +2,9 @@
 
 mod cli;
 mod client;
+mod connection;
 mod jobs;
+mod limits;
 mod logging;
 mod metrics;
 mod secrets;

@@ -4,6 +4,7 @@
 //! set-up; they are written only once every setting has been checked.
 
 use crate::jobs::JobSettings;
+use crate::limits::ServerLimits;
 use crate::secrets::{self, SecretFileError, JWT_SECRET_FILE, WEBHOOK_SECRET_FILE};
 use orderly_core::auth::{Hs256Key, TokenRules};
 use orderly_core::config::{Secret, PAYMENT_WEBHOOK_SECRET};
@@ -33,6 +34,7 @@ pub struct ServeSettings {
     pub core: Settings,
     pub jwt_key: Hs256Key,
     pub jobs: JobSettings,
+    pub limits: ServerLimits,
 }
 
 /// Every setting read and checked, with the secrets generated for a first run still to be
@@ -68,6 +70,7 @@ impl ServeSettings {
             core: Settings::from_vars(&vars, webhook)?,
             jwt_key: Hs256Key::with_rules(jwt, token_rules_from(&vars)?),
             jobs: JobSettings::from_vars(&vars)?,
+            limits: ServerLimits::from_vars(&vars)?,
         };
         Ok(CheckedSettings { settings, new_secrets })
     }

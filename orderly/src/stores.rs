@@ -1,6 +1,7 @@
 //! Which store the local process runs on: the embedded SQLite file (the default), or a DynamoDB
 //! table named by `TABLE_NAME` with endpoint, region and credentials from the standard AWS
-//! environment (`AWS_ENDPOINT_URL`, `AWS_REGION`, ...), exactly as a deployed function would.
+//! environment (`AWS_ENDPOINT_URL`, `AWS_REGION`, ...), exactly as a deployed function would,
+//! within the local time limits (`ORDERLY_DYNAMODB_*`, [`SdkTimeouts::LOCAL`] by default).
 
 use async_trait::async_trait;
 use orderly_core::domain::{OrderEvent, Timestamp};
@@ -13,6 +14,8 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
 use tokio::sync::OnceCell;
+
+pub use orderly_store_dynamodb::client::SdkTimeouts;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreSetupError {
@@ -50,11 +53,17 @@ pub fn table_name() -> Result<String, StoreSetupError> {
     Ok(table::table_name_from(&vars)?)
 }
 
+/// The DynamoDB client's time limits and attempts, checked before any connection is made.
+pub fn sdk_timeouts() -> Result<SdkTimeouts, StoreSetupError> {
+    let vars: HashMap<String, String> = std::env::vars().collect();
+    Ok(SdkTimeouts::from_vars(&vars, SdkTimeouts::LOCAL)?)
+}
+
 /// The table named `table` (checked by [`table_name`]), and its stream as the relay's outbox (read
 /// from the start of the stream's 24 hours: events a previous process relayed are offered again,
 /// which the notification job's idempotency makes harmless).
-pub async fn dynamodb(table: String) -> Result<LocalStore, StoreSetupError> {
-    let config = client::sdk_config_from_environment().await;
+pub async fn dynamodb(table: String, timeouts: SdkTimeouts) -> Result<LocalStore, StoreSetupError> {
+    let config = client::sdk_config(timeouts).await;
     let store = DynamoStore::new(orderly_store_dynamodb::Client::new(&config), table);
     // Not fatal: DynamoDB may come up after us, and the health route reports it meanwhile.
     if let Err(error) = store.check_health().await {
@@ -113,7 +122,7 @@ impl OutboxStore for StreamOnFirstUse {
 /// `orderly table create`: the table, its indexes, stream and TTL, from the one definition.
 pub async fn create_table() -> Result<String, StoreSetupError> {
     let table = table_name()?;
-    let client = client::client_from_environment().await;
+    let client = orderly_store_dynamodb::Client::new(&client::sdk_config(sdk_timeouts()?).await);
     table::create_table(&client, &table).await?;
     Ok(table)
 }

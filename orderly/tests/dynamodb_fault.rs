@@ -182,6 +182,9 @@ async fn orders_survive_losing_dynamodb_mid_burst() {
             ])
             .arg(data.path().join("orderly"))
             .envs(env.iter().map(|(k, v)| (*k, v)))
+            // Each buyer orders until stopped: the reservation limit is not what is under test.
+            .env("MAX_UNPAID_ORDERS_PER_USER", "1000000")
+            .env("MAX_RESERVED_UNITS_PER_USER", "1000000")
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()

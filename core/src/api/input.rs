@@ -129,8 +129,8 @@ pub fn string(value: &Value) -> Result<&str, String> {
     value.as_str().ok_or_else(|| "must be a string".to_string())
 }
 
-/// An integer that fits i64. JSON numbers with a fraction or exponent, and integers too large
-/// for 64 bits (which JSON parsers read as floats), are refused here rather than rounded.
+/// An integer that fits i64. Integers too large for 64 bits (which JSON parsers read as floats)
+/// are refused here rather than saturated.
 pub fn integer(value: &Value) -> Result<i64, String> {
     match whole_number(value)? {
         Whole::Fits(n) => Ok(n),
@@ -163,13 +163,17 @@ fn whole_number(value: &Value) -> Result<Whole, String> {
     if n.is_u64() {
         return Ok(Whole::Beyond64Bits(i64::MAX));
     }
-    // A float: 2^63 and beyond cannot carry a fraction, so those are integers too large; the rest
-    // were written with a fraction or exponent (`1.0`, `1e2`), which integers here may not be.
+    // A float: written with a fraction or an exponent, or `-0`, or too large for 64 bits. The
+    // contract's integers are JSON Schema's (openapi.yaml, decision 12): a number whose value is
+    // whole, however it is written, so `926.0`, `1e2` and `-0` are 926, 100 and 0. A double holds
+    // every whole number up to 2^53 exactly, far beyond every bounded field.
     const TWO_TO_63: f64 = 9_223_372_036_854_775_808.0;
     match n.as_f64() {
         Some(f) if f >= TWO_TO_63 => Ok(Whole::Beyond64Bits(i64::MAX)),
-        Some(f) if f <= -TWO_TO_63 => Ok(Whole::Beyond64Bits(i64::MIN)),
-        _ => Err("must be an integer, written without a fraction or exponent".to_string()),
+        Some(f) if f < -TWO_TO_63 => Ok(Whole::Beyond64Bits(i64::MIN)),
+        // In range and whole, so the conversion is exact.
+        Some(f) if f.fract() == 0.0 => Ok(Whole::Fits(f as i64)),
+        _ => Err("must be an integer, a number with no fractional part".to_string()),
     }
 }
 
@@ -280,14 +284,20 @@ mod tests {
     }
 
     #[test]
-    fn integers_refuse_floats_and_huge_numbers() {
+    fn integers_are_whole_numbers_however_written() {
         let parse = |text: &str| {
             serde_json::from_str::<Value>(text)
                 .map_err(|e| e.to_string())
                 .and_then(|v| integer(&v))
         };
         assert_eq!(parse("42"), Ok(42));
+        // JSON Schema's `integer`: the value counts, not how it is written.
+        for (written, value) in [("926.0", 926), ("1e2", 100), ("-0", 0), ("-0.0", 0), ("-5.0", -5)] {
+            assert_eq!(parse(written), Ok(value), "{written}");
+        }
+        assert_eq!(parse("-9223372036854775808.0"), Ok(i64::MIN));
         assert!(parse("4.5").is_err());
+        assert!(parse("-0.5").is_err());
         assert!(parse("99999999999999999999").is_err());
         assert!(parse("\"42\"").is_err());
     }
@@ -324,14 +334,18 @@ mod tests {
                 "{huge}"
             );
         }
-        // A fraction or an exponent is not a range problem: the message says what is wrong.
-        for written in ["4.5", "1e2", "1.0", "-0.5"] {
+        // A fractional part is not a range problem: the message says what is wrong.
+        for written in ["4.5", "0.5", "-0.5", "1.000001"] {
             let message = parse(written, quantity).err().unwrap_or_default();
-            assert!(
-                message.contains("without a fraction or exponent"),
-                "{written}: {message}"
-            );
+            assert!(message.contains("no fractional part"), "{written}: {message}");
         }
+        // A whole number written with a fraction or an exponent is checked against the range.
+        assert_eq!(parse("1e2", quantity), Ok(100));
+        assert_eq!(parse("7.0", quantity), Ok(7));
+        assert_eq!(
+            parse("1e3", quantity),
+            Err("must be an integer from 1 to 100".to_string())
+        );
         assert_eq!(parse("7", quantity), Ok(7));
         assert_eq!(parse("\"7\"", quantity), Err("must be an integer".to_string()));
     }

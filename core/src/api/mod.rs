@@ -1,6 +1,8 @@
 //! HTTP in, HTTP out: the contract's mapping around the services. Both shapes enter here: the
 //! local server through [`handle`] (which routes), a Lambda function through [`handle_routed`]
-//! (API Gateway already routed), and what API Gateway routed nowhere through [`answer_unrouted`].
+//! (API Gateway already routed), and what API Gateway routed nowhere through [`answer_unrouted`];
+//! what the local server answers before routing (overload, an unreadable request) goes through
+//! [`refuse`] and [`refuse_unread`].
 //! Every failure becomes a response; nothing here returns `Err`.
 
 pub mod cursor;
@@ -102,7 +104,7 @@ async fn respond(
                 Err(error) => Err(error),
             }
         };
-        finish(request, route, started, outcome)
+        finish(&request.id, Some(&request.method), route, started, outcome)
     }
     .instrument(request_span(request))
     .await
@@ -129,18 +131,35 @@ pub fn answer_unrouted(request: &ApiRequest) -> ApiResponse {
             Err(error) => Err(error),
         }
     };
-    finish(request, None, started, outcome)
+    finish(&request.id, Some(&request.method), None, started, outcome)
+}
+
+/// Answers with `error` a request the local server does not route: one it turns away (it is
+/// serving as many connections as it may), or one whose body it could not read. Logged and
+/// counted like every other answer.
+pub fn refuse(request: &ApiRequest, error: Error) -> ApiResponse {
+    let _request = request_span(request).entered();
+    finish(&request.id, Some(&request.method), None, Instant::now(), Err(error))
+}
+
+/// Answers with `error` a request whose head the local server's HTTP library refused (malformed,
+/// or over its limits) before any of it could be read: no method, path or `X-Request-Id` is
+/// known, so the answer carries a fresh id.
+pub fn refuse_unread(error: Error) -> ApiResponse {
+    let id = ulid::Ulid::new().to_string();
+    let _request = tracing::info_span!("request", request_id = %id).entered();
+    finish(&id, None, None, Instant::now(), Err(error))
 }
 
 /// Every answer's last step: failures become problem+json (logged when they are ours), the
 /// request id goes on the response, and one log line records the request.
 fn finish(
-    request: &ApiRequest,
+    request_id: &str,
+    method: Option<&Method>,
     route: Option<&Route>,
     started: Instant,
     outcome: Result<ApiResponse, Error>,
 ) -> ApiResponse {
-    let request_id = &request.id;
     let (operation, route) = route.map_or(("none", "unmatched"), |r| (r.function, r.path));
     let mut problem = None;
     let mut response = match outcome {
@@ -151,7 +170,7 @@ fn finish(
                     tracing::error!(operation, route, cause = %cause, "request failed")
                 }
                 Error::Unavailable(cause) => {
-                    tracing::warn!(operation, route, cause = %cause, "store unavailable")
+                    tracing::warn!(operation, route, cause = %cause, "service unavailable")
                 }
                 _ => {}
             }
@@ -166,7 +185,7 @@ fn finish(
     // Milliseconds with microseconds in the fraction: what dashboards and the runbook read.
     let latency_ms = started.elapsed().as_secs_f64() * 1_000.0;
     tracing::info!(
-        method = %request.method,
+        method = method.map(Method::as_str),
         operation,
         route,
         status = response.status().as_u16(),
@@ -324,6 +343,24 @@ mod tests {
         assert_ne!(fresh.id, "not valid!");
         assert_eq!(fresh.id.len(), 26, "a ULID");
         assert_eq!(answer_unrouted(&fresh).headers()[REQUEST_ID], fresh.id.as_str());
+    }
+
+    #[test]
+    fn refusals_are_problems_with_a_request_id() {
+        let known = request_with(Method::POST, "/v1/orders", 0, Some("caller-8"));
+        let response = refuse(&known, Error::Unavailable("at the connection limit".into()));
+        assert_eq!(response.status(), 503);
+        assert!(problem_type(&response).ends_with("/unavailable"));
+        assert!(response.headers().contains_key(header::RETRY_AFTER));
+        assert_eq!(response.headers()[REQUEST_ID], "caller-8");
+
+        let first = refuse_unread(Error::invalid("head", "malformed"));
+        let second = refuse_unread(Error::invalid("head", "malformed"));
+        assert_eq!(first.status(), 400);
+        assert!(problem_type(&first).ends_with("/validation"));
+        assert_eq!(first.headers()[header::CONTENT_TYPE], "application/problem+json");
+        assert_eq!(first.headers()[REQUEST_ID].len(), 26, "a ULID");
+        assert_ne!(first.headers()[REQUEST_ID], second.headers()[REQUEST_ID]);
     }
 
     #[test]

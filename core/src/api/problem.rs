@@ -2,6 +2,7 @@
 //! A 5xx says nothing about its cause; the cause goes to the log with the request id.
 
 use super::ApiResponse;
+use crate::domain::HoldingLimit;
 use crate::{Error, FieldError};
 use bytes::Bytes;
 use http::{header, HeaderValue, StatusCode};
@@ -45,6 +46,9 @@ fn classify(error: &Error) -> (StatusCode, &'static str, &'static str) {
         Error::SkuTaken(_) => (StatusCode::CONFLICT, "sku-taken", "The SKU is taken"),
         Error::InsufficientStock(_) => (StatusCode::CONFLICT, "insufficient-stock", "Not enough stock"),
         Error::StockLimit => (StatusCode::CONFLICT, "stock-limit", "Stock limit exceeded"),
+        // 409, not 429: the answer depends on what the user holds, not on how fast they ask, and
+        // waiting alone does not change it (docs/decisions.md, 11).
+        Error::ReservationLimit { .. } => (StatusCode::CONFLICT, "reservation-limit", "Reservation limit reached"),
         Error::InvalidState(_) => (
             StatusCode::CONFLICT,
             "invalid-state",
@@ -97,7 +101,30 @@ fn public_detail(error: &Error) -> String {
         Error::Unavailable(_) => "the service is temporarily unavailable; retry later".into(),
         Error::Internal(_) => "an internal error occurred".into(),
         Error::InsufficientStock(id) => format!("product {id} does not have enough stock"),
+        Error::ReservationLimit {
+            limit,
+            most,
+            order_units,
+        } => reservation_limit_detail(*limit, *most, *order_units),
         other => other.to_string(),
+    }
+}
+
+/// Names the limit that refused the order and its value, and what the user can do about it.
+fn reservation_limit_detail(limit: HoldingLimit, most: u32, order_units: u64) -> String {
+    match limit {
+        HoldingLimit::UnpaidOrders => format!(
+            "you already hold {most} unpaid orders, the most a user may hold at once; \
+             pay or cancel one before placing another"
+        ),
+        HoldingLimit::ReservedUnits if order_units > u64::from(most) => format!(
+            "this order reserves {order_units} units, more than the {most} units a user may hold \
+             in unpaid orders at once; order fewer units"
+        ),
+        HoldingLimit::ReservedUnits => format!(
+            "this order's {order_units} units would take the units held by your unpaid orders above \
+             {most}, the most a user may hold at once; pay or cancel an order, or order fewer units"
+        ),
     }
 }
 
@@ -170,6 +197,38 @@ mod tests {
         assert_eq!(body["type"], "/problems/forbidden");
         let detail = body["detail"].as_str().unwrap_or_default();
         assert!(detail.starts_with("this operation needs the admin role"), "{detail}");
+    }
+
+    #[test]
+    fn a_reservation_limit_answer_names_the_limit_and_its_value() {
+        let answer = |limit, most, order_units| {
+            let response = problem_response(&Error::ReservationLimit {
+                limit,
+                most,
+                order_units,
+            });
+            let body: serde_json::Value = serde_json::from_slice(response.body()).unwrap_or_default();
+            assert_eq!(response.status(), 409);
+            assert_eq!(body["type"], "/problems/reservation-limit");
+            assert_eq!(body["status"], 409);
+            assert!(body.get("errors").is_none());
+            body["detail"].as_str().unwrap_or_default().to_string()
+        };
+        assert_eq!(
+            answer(HoldingLimit::UnpaidOrders, 10, 1),
+            "you already hold 10 unpaid orders, the most a user may hold at once; \
+             pay or cancel one before placing another"
+        );
+        let units = answer(HoldingLimit::ReservedUnits, 500, 40);
+        assert!(
+            units.starts_with("this order's 40 units would take the units held by your unpaid orders above 500,"),
+            "{units}"
+        );
+        let alone = answer(HoldingLimit::ReservedUnits, 500, 501);
+        assert!(
+            alone.starts_with("this order reserves 501 units, more than the 500 units"),
+            "{alone}"
+        );
     }
 
     #[test]

@@ -9,6 +9,7 @@ pub mod order;
 pub mod product;
 pub mod profile;
 pub mod report;
+pub mod reservation;
 pub mod time;
 
 pub use event::{OrderEvent, OrderEventType};
@@ -19,4 +20,5 @@ pub use order::{Closing, IdempotencyKey, IdempotencyRecord, Order, OrderLine, Or
 pub use product::{Description, Price, Product, ProductChange, ProductName, Sku, Stock, StockDelta};
 pub use profile::{DisplayName, Profile};
 pub use report::{DailyReport, ProductUnits};
+pub use reservation::{HoldingLimit, Holdings, ReservationLimit};
 pub use time::{Date, Timestamp};

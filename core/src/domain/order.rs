@@ -106,6 +106,11 @@ impl Order {
     pub fn owned_by(&self, user: &UserId) -> bool {
         &self.user_id == user
     }
+
+    /// The units its lines reserve, together.
+    pub fn units(&self) -> u64 {
+        self.lines.iter().map(|line| u64::from(line.quantity.get())).sum()
+    }
 }
 
 /// The two ways a pending order closes and gives its stock back: the buyer cancels it before its

@@ -7,8 +7,8 @@
 //! DynamoDB. Methods that list take `limit` and return at most that many items.
 
 use crate::domain::{
-    DailyReport, Date, DisplayName, IdempotencyKey, IdempotencyRecord, Notification, Order, OrderEvent, OrderId,
-    Product, ProductChange, ProductId, Profile, StockDelta, Timestamp, UserId,
+    DailyReport, Date, DisplayName, HoldingLimit, IdempotencyKey, IdempotencyRecord, Notification, Order, OrderEvent,
+    OrderId, Product, ProductChange, ProductId, Profile, ReservationLimit, StockDelta, Timestamp, UserId,
 };
 use async_trait::async_trait;
 
@@ -28,6 +28,9 @@ pub enum Conflict {
     StockLimit,
     #[error("product {0} is unknown or inactive")]
     ProductUnavailable(ProductId),
+    /// The user already holds as much in unpaid orders as the reservation limit allows.
+    #[error("the reservation limit on {} is reached", .0.as_str())]
+    ReservationLimit(HoldingLimit),
     /// Carries the record that holds the key, so the loser of a race replays without reading again.
     #[error("the idempotency key is already recorded")]
     IdempotencyKeyTaken(Box<IdempotencyRecord>),
@@ -55,12 +58,14 @@ pub enum StoreError {
 
 /// Everything placing an order writes, all or nothing: each line's stock reservation (under the
 /// condition that the product is active and has the stock), the order, its `order_placed` event,
-/// and the idempotency record when the client sent a key.
+/// and the idempotency record when the client sent a key; all under the condition that the user's
+/// unpaid orders, this one included, stay within `limit`.
 #[derive(Debug, Clone)]
 pub struct OrderPlacement {
     pub order: Order,
     pub event: OrderEvent,
     pub idempotency: Option<IdempotencyRecord>,
+    pub limit: ReservationLimit,
 }
 
 /// The whole store: every aggregate's reads and writes, and a health check. Business code holds an
@@ -111,7 +116,10 @@ pub trait OrderStore: CatalogStore {
         };
         Ok((self.products(ids).await?, record))
     }
-    /// Conflicts: `InsufficientStock(id)`, `ProductUnavailable(id)`, `IdempotencyKeyTaken` with the stored record.
+    /// Conflicts, the first that applies: `IdempotencyKeyTaken` with the stored record; the first
+    /// line's `InsufficientStock(id)` or `ProductUnavailable(id)`; `ReservationLimit` when the
+    /// user's orders stored as `pending_payment` ([`crate::domain::Holdings`]) and this one would
+    /// exceed `placement.limit`, checked inside the same write.
     async fn place_order(&self, placement: &OrderPlacement) -> Result<(), StoreError>;
     async fn order(&self, id: &OrderId) -> Result<Option<Order>, StoreError>;
     /// The user's orders, newest first, starting after (older than) `before`.

@@ -49,9 +49,11 @@ impl From<&IdempotencyRecord> for KeptAnswer {
 ///
 /// Two round trips in the common case: read the products, then one atomic write that reserves
 /// each line's stock under a "has enough" condition and writes the order, its event and its
-/// idempotency record. A retry with the same key replays the stored answer without reserving
-/// anything again; a concurrent duplicate loses the race on the idempotency record and replays
-/// the winner's. `answer_for` renders the answer a keyed request keeps for its retries.
+/// idempotency record, under the condition that the caller's unpaid orders stay within the
+/// reservation limit. A retry with the same key replays the stored answer without reserving
+/// anything again (so it is never refused by the limit, nor counted twice); a concurrent duplicate
+/// loses the race on the idempotency record and replays the winner's. `answer_for` renders the
+/// answer a keyed request keeps for its retries.
 pub async fn place_order(
     app: &App,
     caller: &Caller,
@@ -134,6 +136,7 @@ pub async fn place_order(
         event: order_event(app, &order, OrderEventType::OrderPlaced),
         order,
         idempotency: record,
+        limit: app.settings.reservation_limit,
     };
 
     match app.store.place_order(&placement).await {
@@ -155,6 +158,21 @@ pub async fn place_order(
             Err(Error::InsufficientStock(id))
         }
         Err(StoreError::Conflict(Conflict::ProductUnavailable(id))) => Err(unavailable(&id)),
+        Err(StoreError::Conflict(Conflict::ReservationLimit(limit))) => {
+            let most = placement.limit.most(limit);
+            tracing::info!(
+                user_id = %placement.order.user_id,
+                limit = limit.as_str(),
+                most,
+                "order refused by the reservation limit"
+            );
+            crate::metrics::reservation_limit(limit);
+            Err(Error::ReservationLimit {
+                limit,
+                most,
+                order_units: placement.order.units(),
+            })
+        }
         Err(StoreError::Conflict(Conflict::IdempotencyKeyTaken(winner))) => {
             // A concurrent request with the same key committed first: answer as it was answered.
             let request = idempotency

@@ -7,6 +7,8 @@
 mod support;
 
 mod concurrency;
+mod connections;
+mod contract_document;
 mod errors_and_auth;
 mod jobs;
 mod lifecycle;
@@ -15,6 +17,7 @@ mod me_and_reports;
 mod orders;
 mod payments;
 mod products;
+mod reservation_limit;
 mod restart;
 mod shutdown;
 mod traces;

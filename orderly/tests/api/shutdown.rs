@@ -11,7 +11,11 @@ const INITIAL_STOCK: i64 = 100_000;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn sigterm_under_load_drains_and_loses_no_acknowledged_order() {
-    let mut srv = TestServer::start();
+    // Each buyer holds dozens of unpaid orders: the reservation limit is raised out of the way.
+    let mut srv = TestServer::start_with(&[
+        ("MAX_UNPAID_ORDERS_PER_USER", "1000"),
+        ("MAX_RESERVED_UNITS_PER_USER", "1000000"),
+    ]);
     let admin = admin_token("admin");
     let p = id_of(&srv.create_product(&admin, "DRAIN-1", 100, INITIAL_STOCK).await);
     let base = srv.base.clone();

@@ -331,6 +331,8 @@ fn spawn_server(dir: &Path, env: &[(String, String)], logs: &SharedLog) -> (Chil
     }
     for k in [
         "ORDER_TTL_SECONDS",
+        "MAX_UNPAID_ORDERS_PER_USER",
+        "MAX_RESERVED_UNITS_PER_USER",
         "CURRENCY",
         "TABLE_NAME",
         "RUST_LOG",
@@ -340,6 +342,15 @@ fn spawn_server(dir: &Path, env: &[(String, String)], logs: &SharedLog) -> (Chil
         "ORDERLY_JWT_ISSUER",
         "ORDERLY_JWT_AUDIENCE",
         "ORDERLY_JWT_MAX_LIFETIME_SECONDS",
+        "ORDERLY_HEADER_TIMEOUT_MS",
+        "ORDERLY_BODY_TIMEOUT_MS",
+        "ORDERLY_KEEP_ALIVE_TIMEOUT_MS",
+        "ORDERLY_MAX_CONNECTIONS",
+        "ORDERLY_SHUTDOWN_TIMEOUT_MS",
+        "ORDERLY_DYNAMODB_CONNECT_TIMEOUT_MS",
+        "ORDERLY_DYNAMODB_ATTEMPT_TIMEOUT_MS",
+        "ORDERLY_DYNAMODB_OPERATION_TIMEOUT_MS",
+        "ORDERLY_DYNAMODB_MAX_ATTEMPTS",
     ] {
         cmd.env_remove(k);
     }

@@ -5,7 +5,7 @@ use orderly_core::domain::order::order_total;
 use orderly_core::domain::{
     Cents, Currency, DailyReport, Date, Description, DisplayName, IdempotencyKey, IdempotencyRecord, Notification,
     Order, OrderEvent, OrderEventType, OrderId, OrderLine, OrderStatus, Price, Product, ProductId, ProductName,
-    ProductUnits, Profile, Quantity, Sku, Stock, StockDelta, Timestamp, UserId,
+    ProductUnits, Profile, Quantity, ReservationLimit, Sku, Stock, StockDelta, Timestamp, UserId,
 };
 use orderly_core::ports::{Conflict, OrderPlacement, Store, StoreError};
 use std::fmt::Debug;
@@ -160,13 +160,27 @@ pub fn event(order: &Order, kind: OrderEventType, occurred_at: Timestamp) -> Ord
     }
 }
 
-/// Placing `order` without an idempotency key: the order and its `order_placed` event.
+/// The reservation limit of every placement the builders make: higher than any case goes, so that
+/// only the cases about the limit ever meet it.
+pub const ROOMY: ReservationLimit = ReservationLimit {
+    unpaid_orders: 1000,
+    reserved_units: 1_000_000,
+};
+
+/// Placing `order` without an idempotency key: the order and its `order_placed` event, within
+/// the [`ROOMY`] limit.
 pub fn placement(order: &Order) -> OrderPlacement {
     OrderPlacement {
         order: order.clone(),
         event: event(order, OrderEventType::OrderPlaced, order.created_at),
         idempotency: None,
+        limit: ROOMY,
     }
+}
+
+/// `placement` under the reservation limit `limit` instead.
+pub fn limited(placement: OrderPlacement, limit: ReservationLimit) -> OrderPlacement {
+    OrderPlacement { limit, ..placement }
 }
 
 /// The record the services store for a keyed request that placed `order`.

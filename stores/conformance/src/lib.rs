@@ -53,6 +53,7 @@ pub mod place_order;
 pub mod products;
 pub mod profiles;
 pub mod reports;
+pub mod reservation_limit;
 pub mod update_product;
 
 use orderly_core::ports::{OutboxStore, Store};
@@ -139,6 +140,15 @@ macro_rules! conformance_tests {
                 idempotency_key_is_taken_once,
                 idempotency_keys_are_per_user,
                 concurrent_placements_never_oversell,
+            }
+            reservation_limit {
+                refuses_the_order_beyond_the_unpaid_orders_limit,
+                refuses_the_units_beyond_the_reserved_units_limit,
+                paying_cancelling_or_expiring_gives_the_share_back,
+                other_users_are_unaffected,
+                a_taken_key_and_short_stock_outrank_the_limit,
+                a_burst_stays_within_the_unpaid_orders_limit,
+                a_burst_stays_within_the_reserved_units_limit,
             }
             orders_of {
                 newest_first_with_paging,

@@ -1,6 +1,8 @@
 //! The DynamoDB client, built once at start-up and shared. Endpoint, region and credentials come
-//! from the standard AWS environment (`AWS_ENDPOINT_URL`, `AWS_REGION`, ...). Time limits fit
-//! inside a Lambda's timeout: one attempt may take 1 s, one call with its retries 3 s.
+//! from the standard AWS environment (`AWS_ENDPOINT_URL`, `AWS_REGION`, ...); time limits and
+//! attempts from [`SdkTimeouts`]: a function's fit inside a Lambda's timeout
+//! ([`SdkTimeouts::LAMBDA`]), the local server's leave room for DynamoDB Local on a busy laptop
+//! ([`SdkTimeouts::LOCAL`]) and can be set with the `ORDERLY_DYNAMODB_*` variables.
 
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
@@ -8,14 +10,107 @@ use aws_config::BehaviorVersion;
 use aws_sdk_dynamodb::Client;
 use aws_smithy_http_client::tls;
 use aws_smithy_runtime_api::client::http::SharedHttpClient;
+use orderly_core::ConfigError;
+use std::collections::HashMap;
 use std::time::Duration;
 
-pub const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(1);
-pub const OPERATION_TIMEOUT: Duration = Duration::from_secs(3);
-pub const CONNECT_TIMEOUT: Duration = Duration::from_millis(500);
-/// The SDK's standard retry mode: exponential backoff with jitter for throttling and transient
-/// errors, and a retry quota so an outage is not made worse by retry storms.
-pub const MAX_ATTEMPTS: u32 = 3;
+/// How long opening a connection may take, in milliseconds.
+pub const CONNECT_TIMEOUT_MS: &str = "ORDERLY_DYNAMODB_CONNECT_TIMEOUT_MS";
+/// How long one attempt of a call may take, in milliseconds.
+pub const ATTEMPT_TIMEOUT_MS: &str = "ORDERLY_DYNAMODB_ATTEMPT_TIMEOUT_MS";
+/// How long a call may take with all its attempts, in milliseconds.
+pub const OPERATION_TIMEOUT_MS: &str = "ORDERLY_DYNAMODB_OPERATION_TIMEOUT_MS";
+/// How many attempts a call makes at most.
+pub const MAX_ATTEMPTS: &str = "ORDERLY_DYNAMODB_MAX_ATTEMPTS";
+
+const LONGEST_MS: u64 = 600_000;
+const MOST_ATTEMPTS: u32 = 10;
+
+/// The SDK's time limits and attempts. Retries use the SDK's standard mode: exponential backoff
+/// with jitter for throttling and transient errors, and a retry quota so that an outage is not
+/// made worse by retry storms.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SdkTimeouts {
+    pub connect: Duration,
+    pub attempt: Duration,
+    pub operation: Duration,
+    pub max_attempts: u32,
+}
+
+impl SdkTimeouts {
+    /// A deployed function's: three attempts of 1 s within 3 s, well inside the functions'
+    /// timeout, so that a function answers 503 itself rather than being cut off by Lambda.
+    pub const LAMBDA: SdkTimeouts = SdkTimeouts {
+        connect: Duration::from_millis(500),
+        attempt: Duration::from_secs(1),
+        operation: Duration::from_secs(3),
+        max_attempts: 3,
+    };
+
+    /// The local server's (and the `orderly` tools'): DynamoDB Local is a JVM sharing a laptop's
+    /// cores with the server and whatever else runs, whose calls take up to a second under load
+    /// (docs/BENCHMARKS.md): a 1 s attempt would time out calls that were about to succeed, and
+    /// retry writes that may already have been made. Three attempts of 3 s within 10 s.
+    pub const LOCAL: SdkTimeouts = SdkTimeouts {
+        connect: Duration::from_secs(1),
+        attempt: Duration::from_secs(3),
+        operation: Duration::from_secs(10),
+        max_attempts: 3,
+    };
+
+    /// `defaults`, with each `ORDERLY_DYNAMODB_*` variable that is set in its place. Durations are
+    /// whole milliseconds from 1 to 600000, attempts 1 to 10, and a call's timeout is at least
+    /// one attempt's; anything else is refused by name.
+    pub fn from_vars(vars: &HashMap<String, String>, defaults: SdkTimeouts) -> Result<Self, ConfigError> {
+        let timeouts = SdkTimeouts {
+            connect: millis(vars, CONNECT_TIMEOUT_MS, defaults.connect)?,
+            attempt: millis(vars, ATTEMPT_TIMEOUT_MS, defaults.attempt)?,
+            operation: millis(vars, OPERATION_TIMEOUT_MS, defaults.operation)?,
+            max_attempts: match vars.get(MAX_ATTEMPTS) {
+                None => defaults.max_attempts,
+                Some(text) => text
+                    .trim()
+                    .parse::<u32>()
+                    .ok()
+                    .filter(|n| (1..=MOST_ATTEMPTS).contains(n))
+                    .ok_or_else(|| {
+                        ConfigError::new(
+                            MAX_ATTEMPTS,
+                            format!("must be a whole number from 1 to {MOST_ATTEMPTS}, got {text:?}"),
+                        )
+                    })?,
+            },
+        };
+        if timeouts.operation < timeouts.attempt {
+            return Err(ConfigError::new(
+                OPERATION_TIMEOUT_MS,
+                format!(
+                    "must be at least one attempt's timeout ({ATTEMPT_TIMEOUT_MS}, {} ms)",
+                    timeouts.attempt.as_millis()
+                ),
+            ));
+        }
+        Ok(timeouts)
+    }
+}
+
+fn millis(vars: &HashMap<String, String>, variable: &'static str, default: Duration) -> Result<Duration, ConfigError> {
+    match vars.get(variable) {
+        None => Ok(default),
+        Some(text) => text
+            .trim()
+            .parse::<u64>()
+            .ok()
+            .filter(|ms| (1..=LONGEST_MS).contains(ms))
+            .map(Duration::from_millis)
+            .ok_or_else(|| {
+                ConfigError::new(
+                    variable,
+                    format!("must be a whole number of milliseconds from 1 to {LONGEST_MS}, got {text:?}"),
+                )
+            }),
+    }
+}
 
 /// HTTPS for the SDK: rustls with ring, trusting the system's root certificates.
 pub fn https_client() -> SharedHttpClient {
@@ -24,22 +119,97 @@ pub fn https_client() -> SharedHttpClient {
         .build_https()
 }
 
+/// The SDK's configuration for a deployed function: the AWS environment, [`SdkTimeouts::LAMBDA`].
 pub async fn sdk_config_from_environment() -> aws_config::SdkConfig {
+    sdk_config(SdkTimeouts::LAMBDA).await
+}
+
+/// The SDK's configuration from the AWS environment, with these time limits and attempts.
+pub async fn sdk_config(timeouts: SdkTimeouts) -> aws_config::SdkConfig {
     aws_config::defaults(BehaviorVersion::latest())
         // Also what the credential providers (container, web identity, IMDS) connect with.
         .http_client(https_client())
-        .retry_config(RetryConfig::standard().with_max_attempts(MAX_ATTEMPTS))
+        .retry_config(RetryConfig::standard().with_max_attempts(timeouts.max_attempts))
         .timeout_config(
             TimeoutConfig::builder()
-                .connect_timeout(CONNECT_TIMEOUT)
-                .operation_attempt_timeout(ATTEMPT_TIMEOUT)
-                .operation_timeout(OPERATION_TIMEOUT)
+                .connect_timeout(timeouts.connect)
+                .operation_attempt_timeout(timeouts.attempt)
+                .operation_timeout(timeouts.operation)
                 .build(),
         )
         .load()
         .await
 }
 
+/// A client for a deployed function (see [`sdk_config_from_environment`]).
 pub async fn client_from_environment() -> Client {
     Client::new(&sdk_config_from_environment().await)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vars(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    #[test]
+    fn the_lambda_defaults_are_the_functions_time_limits() {
+        assert_eq!(
+            SdkTimeouts::LAMBDA,
+            SdkTimeouts {
+                connect: Duration::from_millis(500),
+                attempt: Duration::from_secs(1),
+                operation: Duration::from_secs(3),
+                max_attempts: 3,
+            }
+        );
+        assert!(SdkTimeouts::LOCAL.attempt > SdkTimeouts::LAMBDA.attempt);
+        assert_eq!(
+            SdkTimeouts::from_vars(&vars(&[]), SdkTimeouts::LOCAL),
+            Ok(SdkTimeouts::LOCAL)
+        );
+    }
+
+    #[test]
+    fn timeouts_are_read_and_bad_values_name_their_variable() {
+        let read = SdkTimeouts::from_vars(
+            &vars(&[
+                (CONNECT_TIMEOUT_MS, "250"),
+                (ATTEMPT_TIMEOUT_MS, "4000"),
+                (OPERATION_TIMEOUT_MS, "20000"),
+                (MAX_ATTEMPTS, "5"),
+            ]),
+            SdkTimeouts::LOCAL,
+        );
+        assert_eq!(
+            read,
+            Ok(SdkTimeouts {
+                connect: Duration::from_millis(250),
+                attempt: Duration::from_secs(4),
+                operation: Duration::from_secs(20),
+                max_attempts: 5,
+            })
+        );
+        for (pairs, variable) in [
+            (vec![(CONNECT_TIMEOUT_MS, "0")], CONNECT_TIMEOUT_MS),
+            (vec![(ATTEMPT_TIMEOUT_MS, "1s")], ATTEMPT_TIMEOUT_MS),
+            (vec![(OPERATION_TIMEOUT_MS, "600001")], OPERATION_TIMEOUT_MS),
+            (vec![(MAX_ATTEMPTS, "0")], MAX_ATTEMPTS),
+            (vec![(MAX_ATTEMPTS, "11")], MAX_ATTEMPTS),
+            // A call's timeout shorter than one attempt's would make the attempt's meaningless.
+            (vec![(ATTEMPT_TIMEOUT_MS, "12000")], OPERATION_TIMEOUT_MS),
+            (
+                vec![(ATTEMPT_TIMEOUT_MS, "2000"), (OPERATION_TIMEOUT_MS, "1999")],
+                OPERATION_TIMEOUT_MS,
+            ),
+        ] {
+            assert_eq!(
+                SdkTimeouts::from_vars(&vars(&pairs), SdkTimeouts::LOCAL).map_err(|e| e.variable),
+                Err(variable),
+                "{pairs:?}"
+            );
+        }
+    }
 }

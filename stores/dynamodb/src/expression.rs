@@ -108,6 +108,25 @@ impl Expression {
         self
     }
 
+    /// Requires `attribute` to be absent, or every comparison of `otherwise` to hold:
+    /// `(attribute_not_exists(a) OR (b < v AND c <= w))`, e.g. "a fresh counter, or one with room".
+    pub fn require_absent_or_all(
+        &mut self,
+        attribute: &str,
+        otherwise: &[(&str, Compare, AttributeValue)],
+    ) -> &mut Self {
+        let absent = format!("attribute_not_exists({})", self.name(attribute));
+        let all: Vec<String> = otherwise
+            .iter()
+            .map(|(attribute, compare, value)| {
+                let (name, value) = (self.name(attribute), self.value(value.clone()));
+                format!("{name} {} {value}", compare.operator())
+            })
+            .collect();
+        self.conditions.push(format!("({absent} OR ({}))", all.join(" AND ")));
+        self
+    }
+
     /// Requires `begins_with(attribute, prefix)`.
     pub fn require_begins_with(&mut self, attribute: &str, prefix: AttributeValue) -> &mut Self {
         let (name, prefix) = (self.name(attribute), self.value(prefix));
@@ -218,6 +237,23 @@ mod tests {
             expression.update_expression().as_deref(),
             Some("SET #n3 = if_not_exists(#n3, :v4), #n4 = #n4 - :v5")
         );
+    }
+
+    #[test]
+    fn absent_or_all_groups_its_alternatives() {
+        let mut expression = Expression::default();
+        expression.add("unpaid_orders", n(1)).require_absent_or_all(
+            "unpaid_orders",
+            &[
+                ("unpaid_orders", Compare::Less, n(10)),
+                ("reserved_units", Compare::AtMost, n(498)),
+            ],
+        );
+        assert_eq!(
+            expression.condition_expression().as_deref(),
+            Some("(attribute_not_exists(#n0) OR (#n0 < :v1 AND #n1 <= :v2))")
+        );
+        assert_eq!(expression.update_expression().as_deref(), Some("ADD #n0 :v0"));
     }
 
     #[test]

@@ -52,13 +52,18 @@ pub fn payment_event(id: &str) -> Item {
     key(format!("PAYMENT#{id}"), "PAYMENT")
 }
 
-/// A user's partition: the profile and the notifications.
+/// A user's partition: the profile, the holdings and the notifications.
 pub fn user(user: &UserId) -> String {
     format!("USER#{user}")
 }
 
 pub fn profile(user: &UserId) -> Item {
     key(self::user(user), "PROFILE")
+}
+
+/// What the user holds in unpaid orders, counted for the reservation limit; in the user's partition.
+pub fn holdings(user: &UserId) -> Item {
+    key(self::user(user), "HOLDINGS")
 }
 
 /// A notification's sort key: its event's id after the prefix, so the partition's notifications

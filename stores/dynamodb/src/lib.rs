@@ -4,11 +4,13 @@
 //! `TransactWriteItems` whose conditions carry the business's promises (stock never below zero,
 //! one payment per event, one order per idempotency key). A cancelled transaction's reasons say
 //! which condition failed; transactions cancelled only by a conflicting concurrent transaction are
-//! retried with jittered backoff. Nothing is ever half-written.
+//! retried with jittered backoff, and so is a close of an order placed before the reservation
+//! limit, without the holdings it was never in. Nothing is ever half-written.
 //!
 //! Each aggregate of the port has its own module (`catalog`, `orders`, `payments`, `profiles`,
-//! `reports`, `notifications`); what they share is the table's I/O (`table_io`) and the
-//! expressions their conditional writes are made of (`expression`). There is no `OutboxStore`: the
+//! `reports`, `notifications`); what they share is the table's I/O (`table_io`), the
+//! expressions their conditional writes are made of (`expression`), and the user's holdings that
+//! orders and payments keep for the reservation limit (`holdings`). There is no `OutboxStore`: the
 //! table's stream carries every event item to the relay.
 
 mod attributes;
@@ -16,6 +18,7 @@ mod catalog;
 pub mod client;
 mod errors;
 mod expression;
+mod holdings;
 mod items;
 mod keys;
 #[cfg(feature = "dynamodb-local")]

@@ -1,10 +1,12 @@
 //! Orders on the table: placing one is a single transaction of every line's stock reservation, the
-//! order, its event and the idempotency record; cancelling or expiring one returns the stock in the
-//! same way. A user's orders are listed newest first through `GSI1`, overdue orders earliest
-//! deadline first through `GSI2`'s `PENDING` partition.
+//! order, its event, the idempotency record and the user's holdings (the reservation limit's
+//! condition); cancelling or expiring one returns the stock and the holdings' share in the same
+//! way. A user's orders are listed newest first through `GSI1`, overdue orders earliest deadline
+//! first through `GSI2`'s `PENDING` partition.
 
 use crate::attributes::{b, n, s, Item};
 use crate::expression::{Compare, Expression};
+use crate::holdings::{uncounted, Share, IN_HOLDINGS};
 use crate::table_io::{conflict, failed, old_item, unexpected, Cancelled, NOT_EXISTS};
 use crate::{items, keys, DynamoStore};
 use async_trait::async_trait;
@@ -54,12 +56,16 @@ impl OrderStore for DynamoStore {
             actions.push(self.update(keys::product(&line.product_id), &reserve)?);
         }
         let order_index = actions.len();
-        actions.push(self.put(items::order_item(order), Some(NOT_EXISTS))?);
+        let mut order_item = items::order_item(order);
+        order_item.insert(IN_HOLDINGS.into(), b(true));
+        actions.push(self.put(order_item, Some(NOT_EXISTS))?);
         actions.push(self.put(items::event_item(&placement.event), Some(NOT_EXISTS))?);
         let idempotency_index = actions.len();
         if let Some(record) = &placement.idempotency {
             actions.push(self.put(items::idempotency_item(record), Some(NOT_EXISTS))?);
         }
+        let holdings_index = actions.len();
+        actions.push(self.take_share(order, placement.limit)?);
         let reasons = match self.transact(actions).await {
             Ok(()) => return Ok(()),
             Err(Cancelled::Store(error)) => return Err(error),
@@ -85,16 +91,22 @@ impl OrderStore for DynamoStore {
                 None => Conflict::RequestInProgress,
             }));
         }
-        let Some(short) = (0..order.lines.len()).find(|&i| failed(&reasons, i)) else {
+        let short = (0..order.lines.len()).find(|&i| failed(&reasons, i));
+        let over_limit = failed(&reasons, holdings_index);
+        if short.is_none() && !over_limit {
             return Err(unexpected("place_order", &reasons));
-        };
-        // DynamoDB need not report every failed condition; a key taken outranks short stock, as in
-        // the embedded store, so look once more.
+        }
+        // DynamoDB need not report every failed condition; a key taken outranks short stock and the
+        // reservation limit, as in the embedded store, so look once more.
         if let Some(record) = &placement.idempotency {
             if let Some(stored) = self.idempotency_record(&record.user_id, &record.key).await? {
                 return Err(conflict(Conflict::IdempotencyKeyTaken(Box::new(stored))));
             }
         }
+        let Some(short) = short else {
+            let limit = self.limit_hit(order, placement.limit, &reasons, holdings_index).await?;
+            return Err(conflict(Conflict::ReservationLimit(limit)));
+        };
         let product_id = order.lines[short].product_id.clone();
         let for_sale = old_item(&reasons, short).is_some_and(|item| item.get("active") == Some(&b(true)));
         Err(conflict(if for_sale {
@@ -171,7 +183,8 @@ fn operation(closing: Closing) -> &'static str {
 impl DynamoStore {
     /// Closes `order` (as the caller read it: its lines say what stock goes back) in one
     /// transaction: the order's status under the closing's condition, leaving `GSI2`, every line's
-    /// stock, and the event.
+    /// stock, the event, and the order's share of its user's holdings. An order placed before the
+    /// holdings existed takes a second call, without them.
     async fn close_order(
         &self,
         order: &Order,
@@ -179,35 +192,52 @@ impl DynamoStore {
         event: &OrderEvent,
         closing: Closing,
     ) -> Result<Order, StoreError> {
-        let mut close = Expression::default();
-        close
-            .set("status", s(closing.status().as_str()))
-            .set("updated_at", n(now.as_millis()))
-            .remove(keys::GSI2PK)
-            .remove(keys::GSI2SK)
-            .require_exists(keys::PK)
-            .require("status", Compare::Equal, s(OrderStatus::PendingPayment.as_str()))
-            .require("expires_at", deadline_condition(closing), n(now.as_millis()));
-        let mut actions = vec![self.update(keys::order(&order.id), &close)?];
-        for line in &order.lines {
-            let mut restock = Expression::default();
-            restock.add("stock", n(line.quantity.get())).require_exists(keys::PK);
-            actions.push(self.update(keys::product(&line.product_id), &restock)?);
-        }
-        actions.push(self.put(items::event_item(event), Some(NOT_EXISTS))?);
-        match self.transact(actions).await {
-            Ok(()) => {
-                let mut closed = order.clone();
-                closed.status = closing.status();
-                closed.updated_at = now;
-                Ok(closed)
+        let mut share = Share::Counted;
+        loop {
+            let mut close = Expression::default();
+            close
+                .set("status", s(closing.status().as_str()))
+                .set("updated_at", n(now.as_millis()))
+                .remove(keys::GSI2PK)
+                .remove(keys::GSI2SK)
+                .require_exists(keys::PK)
+                .require("status", Compare::Equal, s(OrderStatus::PendingPayment.as_str()))
+                .require("expires_at", deadline_condition(closing), n(now.as_millis()));
+            if share == Share::Counted {
+                close.require(IN_HOLDINGS, Compare::Equal, b(true));
             }
-            Err(Cancelled::Reasons(reasons)) if failed(&reasons, 0) => match old_item(&reasons, 0) {
-                Some(_) => Err(conflict(Conflict::OrderClosed)),
-                None => Err(conflict(Conflict::NotFound)),
-            },
-            Err(Cancelled::Reasons(reasons)) => Err(unexpected(operation(closing), &reasons)),
-            Err(Cancelled::Store(error)) => Err(error),
+            let mut actions = vec![self.update(keys::order(&order.id), &close)?];
+            for line in &order.lines {
+                let mut restock = Expression::default();
+                restock.add("stock", n(line.quantity.get())).require_exists(keys::PK);
+                actions.push(self.update(keys::product(&line.product_id), &restock)?);
+            }
+            actions.push(self.put(items::event_item(event), Some(NOT_EXISTS))?);
+            let holdings_index = actions.len();
+            if share == Share::Counted {
+                actions.push(self.give_back_share(order)?);
+            }
+            match self.transact(actions).await {
+                Ok(()) => {
+                    let mut closed = order.clone();
+                    closed.status = closing.status();
+                    closed.updated_at = now;
+                    return Ok(closed);
+                }
+                Err(Cancelled::Reasons(reasons))
+                    if share == Share::Counted && uncounted(&reasons, 0, holdings_index) =>
+                {
+                    share = Share::Uncounted
+                }
+                Err(Cancelled::Reasons(reasons)) if failed(&reasons, 0) => {
+                    return match old_item(&reasons, 0) {
+                        Some(_) => Err(conflict(Conflict::OrderClosed)),
+                        None => Err(conflict(Conflict::NotFound)),
+                    }
+                }
+                Err(Cancelled::Reasons(reasons)) => return Err(unexpected(operation(closing), &reasons)),
+                Err(Cancelled::Store(error)) => return Err(error),
+            }
         }
     }
 }

@@ -5,6 +5,7 @@
 use crate::attributes::{b, n, s};
 use crate::errors::sdk;
 use crate::expression::{Compare, Expression};
+use crate::holdings::{uncounted, Share, IN_HOLDINGS};
 use crate::table_io::{conflict, failed, old_item, unexpected, Cancelled, NOT_EXISTS};
 use crate::{items, keys, DynamoStore};
 use async_trait::async_trait;
@@ -26,29 +27,47 @@ impl PaymentStore for DynamoStore {
         now: Timestamp,
         event: &OrderEvent,
     ) -> Result<(), StoreError> {
-        let mut pay = Expression::default();
-        pay.set("status", s(OrderStatus::Paid.as_str()))
-            .set("paid_at", n(now.as_millis()))
-            .set("updated_at", n(now.as_millis()))
-            .set(keys::GSI2PK, s(keys::paid_on(now.date())))
-            .set(keys::GSI2SK, s(keys::timed(now, &order.id)))
-            .require_exists(keys::PK)
-            .require("status", Compare::Equal, s(OrderStatus::PendingPayment.as_str()))
-            .require("expires_at", Compare::Greater, n(now.as_millis()));
-        let actions = vec![
-            self.update(keys::order(&order.id), &pay)?,
-            self.put(items::payment_event_item(payment_event_id, now), Some(NOT_EXISTS))?,
-            self.put(items::event_item(event), Some(NOT_EXISTS))?,
-        ];
-        match self.transact(actions).await {
-            Ok(()) => Ok(()),
-            Err(Cancelled::Reasons(reasons)) if failed(&reasons, 1) => Err(conflict(Conflict::PaymentEventSeen)),
-            Err(Cancelled::Reasons(reasons)) if failed(&reasons, 0) => match old_item(&reasons, 0) {
-                Some(_) => Err(conflict(Conflict::OrderClosed)),
-                None => Err(conflict(Conflict::NotFound)),
-            },
-            Err(Cancelled::Reasons(reasons)) => Err(unexpected("mark_order_paid", &reasons)),
-            Err(Cancelled::Store(error)) => Err(error),
+        // A paid order no longer holds stock for later: its share of the user's holdings goes back
+        // in the same transaction (a second call, without it, for an order placed before them).
+        let mut share = Share::Counted;
+        loop {
+            let mut pay = Expression::default();
+            pay.set("status", s(OrderStatus::Paid.as_str()))
+                .set("paid_at", n(now.as_millis()))
+                .set("updated_at", n(now.as_millis()))
+                .set(keys::GSI2PK, s(keys::paid_on(now.date())))
+                .set(keys::GSI2SK, s(keys::timed(now, &order.id)))
+                .require_exists(keys::PK)
+                .require("status", Compare::Equal, s(OrderStatus::PendingPayment.as_str()))
+                .require("expires_at", Compare::Greater, n(now.as_millis()));
+            if share == Share::Counted {
+                pay.require(IN_HOLDINGS, Compare::Equal, b(true));
+            }
+            let mut actions = vec![
+                self.update(keys::order(&order.id), &pay)?,
+                self.put(items::payment_event_item(payment_event_id, now), Some(NOT_EXISTS))?,
+                self.put(items::event_item(event), Some(NOT_EXISTS))?,
+            ];
+            let holdings_index = actions.len();
+            if share == Share::Counted {
+                actions.push(self.give_back_share(order)?);
+            }
+            return match self.transact(actions).await {
+                Ok(()) => Ok(()),
+                Err(Cancelled::Reasons(reasons)) if failed(&reasons, 1) => Err(conflict(Conflict::PaymentEventSeen)),
+                Err(Cancelled::Reasons(reasons))
+                    if share == Share::Counted && uncounted(&reasons, 0, holdings_index) =>
+                {
+                    share = Share::Uncounted;
+                    continue;
+                }
+                Err(Cancelled::Reasons(reasons)) if failed(&reasons, 0) => match old_item(&reasons, 0) {
+                    Some(_) => Err(conflict(Conflict::OrderClosed)),
+                    None => Err(conflict(Conflict::NotFound)),
+                },
+                Err(Cancelled::Reasons(reasons)) => Err(unexpected("mark_order_paid", &reasons)),
+                Err(Cancelled::Store(error)) => Err(error),
+            };
         }
     }
 

@@ -1,11 +1,12 @@
 //! Orders in memory: placing them (stock reservations, the order, its event and its idempotency
-//! record, all or nothing), listing them, cancelling them and expiring the overdue ones.
+//! record, all or nothing, within the user's reservation limit), listing them, cancelling them
+//! and expiring the overdue ones.
 
 use crate::{MemoryStore, State};
 use async_trait::async_trait;
 use orderly_core::domain::{
-    Closing, IdempotencyKey, IdempotencyRecord, Order, OrderEvent, OrderId, OrderStatus, Product, ProductId, Stock,
-    Timestamp, UserId,
+    Closing, Holdings, IdempotencyKey, IdempotencyRecord, Order, OrderEvent, OrderId, OrderStatus, Product, ProductId,
+    Stock, Timestamp, UserId,
 };
 use orderly_core::ports::{Conflict, OrderPlacement, OrderStore, StoreError};
 use std::collections::BTreeMap;
@@ -41,6 +42,18 @@ impl State {
                 return Err(Conflict::InsufficientStock(id.clone()).into());
             }
             left.insert(id, remaining);
+        }
+        // The limit comes after the lines, as in SQLite: an order that could never be filled is
+        // refused for its stock first.
+        let held = Holdings::of(
+            self.orders_by_user
+                .get(&order.user_id)
+                .into_iter()
+                .flatten()
+                .filter_map(|id| self.orders.get(id)),
+        );
+        if let Some(limit) = placement.limit.refuses(held, order) {
+            return Err(Conflict::ReservationLimit(limit).into());
         }
         // Order ids are freshly minted ULIDs: a repeated one is a bug, refused before any change.
         if self.orders.contains_key(&order.id) {

@@ -8,11 +8,13 @@
 //! last few. Readers use their own connections and never wait for the writer.
 //!
 //! Each aggregate of the port has its own module (`catalog`, `orders`, `payments`, `profiles`,
-//! `reports`, `notifications`), and `outbox` is what a polling relay reads; they reach the database
-//! through `connection`.
+//! `reports`, `notifications`), and `outbox` is what a polling relay reads; `holdings` is what the
+//! reservation limit counts, kept by `orders` and `payments`. They reach the database through
+//! `connection`.
 
 mod catalog;
 mod connection;
+mod holdings;
 mod notifications;
 mod orders;
 mod outbox;

@@ -1,10 +1,12 @@
 //! Orders in the `orders` table, with their events (`order_events`) and idempotency records
 //! (`idempotency_records`): placing one reserves every line's stock in the same transaction, and
-//! cancelling or expiring one returns it. Overdue orders are found through the partial index
-//! `orders_pending_by_expiry`.
+//! within it checks and adds to the user's `holdings` (the reservation limit); cancelling or
+//! expiring one returns its stock and its share of the holdings. Overdue orders are found through
+//! the partial index `orders_pending_by_expiry`.
 
 use crate::catalog::query_product;
 use crate::connection::{sql, stored};
+use crate::holdings::{give_back_share, holdings_of, take_share};
 use crate::{order_columns, rows, EmbeddedStore};
 use async_trait::async_trait;
 use orderly_core::domain::{Closing, IdempotencyKey, IdempotencyRecord, Order, OrderEvent, OrderId, Timestamp, UserId};
@@ -73,7 +75,8 @@ pub(crate) const OVERDUE_ORDERS: &str = concat!(
 
 impl EmbeddedStore {
     /// Closes `order` the way `closing` says, in one transaction: the stored order, not the
-    /// caller's copy, decides whether it may; then its status, every line's stock and the event.
+    /// caller's copy, decides whether it may; then its status, its share of the user's holdings,
+    /// every line's stock and the event.
     async fn close_order(
         &self,
         order: &Order,
@@ -92,6 +95,7 @@ impl EmbeddedStore {
                 params![id, closing.status().as_str(), now.as_millis()],
             )
             .map_err(sql)?;
+            give_back_share(tx, &order)?;
             for line in &order.lines {
                 tx.prepare_cached("UPDATE products SET stock = stock + ?2 WHERE id = ?1")
                     .and_then(|mut stmt| {
@@ -137,6 +141,12 @@ impl OrderStore for EmbeddedStore {
                     .into());
                 }
             }
+            // Inside the write transaction, which SQLite runs one at a time: no concurrent placement
+            // can add to the holdings between this check and this placement's own count.
+            if let Some(limit) = placement.limit.refuses(holdings_of(tx, &order.user_id)?, order) {
+                return Err(Conflict::ReservationLimit(limit).into());
+            }
+            take_share(tx, order)?;
             tx.prepare_cached(concat!(
                 "INSERT INTO orders (",
                 order_columns!(),

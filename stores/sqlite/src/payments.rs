@@ -2,6 +2,7 @@
 //! effect on the order, so an event applies at most once.
 
 use crate::connection::{is_constraint_violation, sql};
+use crate::holdings::give_back_share;
 use crate::orders::{insert_event, query_order};
 use crate::EmbeddedStore;
 use async_trait::async_trait;
@@ -54,6 +55,8 @@ impl PaymentStore for EmbeddedStore {
                 params![id, OrderStatus::Paid.as_str(), now.as_millis()],
             )
             .map_err(sql)?;
+            // Paid, the order holds nothing for later any more: the reservation limit frees its share.
+            give_back_share(tx, &order)?;
             insert_payment_event(tx, &payment_event_id, now)?;
             insert_event(tx, &event)
         })

@@ -88,6 +88,17 @@ const MIGRATIONS: &[&str] = &[
         created_at INTEGER NOT NULL
     );
     CREATE INDEX notifications_by_user ON notifications (user_id, id);",
+    // 3: what each user holds in pending orders, for the reservation limit (holdings.rs), filled
+    // from the pending orders the file already holds: their count, and their lines' quantities.
+    "CREATE TABLE holdings (
+        user_id TEXT PRIMARY KEY,
+        unpaid_orders INTEGER NOT NULL,
+        reserved_units INTEGER NOT NULL
+    );
+    INSERT INTO holdings (user_id, unpaid_orders, reserved_units)
+        SELECT user_id, count(*),
+               coalesce(sum((SELECT sum(json_extract(line.value, '$.quantity')) FROM json_each(orders.lines) AS line)), 0)
+        FROM orders WHERE status = 'pending_payment' GROUP BY user_id;",
 ];
 
 /// Brings the file up to the newest schema, one migration per transaction.
@@ -150,7 +161,7 @@ mod tests {
         let mut connection = Connection::open_in_memory().unwrap();
         migrate(&mut connection).unwrap();
         assert_eq!(version(&connection), newest_version());
-        assert_eq!(newest_version(), 2);
+        assert_eq!(newest_version(), 3);
         migrate(&mut connection).unwrap();
         assert_eq!(version(&connection), newest_version());
     }
@@ -164,7 +175,11 @@ mod tests {
         let mut connection = Connection::open(&path).unwrap();
         assert_eq!(version(&connection), 1);
         migrate(&mut connection).unwrap();
-        assert_eq!(version(&connection), 2, "migration 2 is applied, once");
+        assert_eq!(
+            version(&connection),
+            newest_version(),
+            "migrations 2 and 3 are applied, once"
+        );
         let objects: Vec<String> = connection
             .prepare("SELECT name FROM sqlite_master WHERE name LIKE 'notifications%' ORDER BY name")
             .unwrap()
@@ -201,6 +216,92 @@ mod tests {
         assert_eq!(note.kind, OrderEventType::OrderPlaced);
         assert!(store.insert_notification(&note).await.unwrap());
         assert_eq!(store.notifications_of(&ada, None, 10).await.unwrap(), [note]);
+    }
+
+    /// Migration 3 counts what every user already holds: a file of version 2 with pending, paid
+    /// and cancelled orders gets one holdings row per user with pending orders, and those orders
+    /// count against the reservation limit at once.
+    #[tokio::test]
+    async fn migration_3_counts_the_pending_orders_a_file_already_holds() {
+        use orderly_core::domain::{HoldingLimit, OrderStatus, ReservationLimit};
+        use orderly_core::ports::{CatalogStore, Conflict, StoreError};
+        use orderly_store_conformance::fixtures;
+
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(crate::DATABASE_FILE);
+        let teapot = fixtures::product(100);
+        let (ada, bob) = (UserId::parse("ada").unwrap(), UserId::parse("bob").unwrap());
+        {
+            let connection = Connection::open(&path).unwrap();
+            connection.execute_batch(MIGRATIONS[0]).unwrap();
+            connection.execute_batch(MIGRATIONS[1]).unwrap();
+            connection.pragma_update(None, "user_version", 2).unwrap();
+            let t = Timestamp::from_millis(1_000);
+            for (user, status, units) in [
+                (&ada, OrderStatus::PendingPayment, vec![2, 3]),
+                (&ada, OrderStatus::PendingPayment, vec![4]),
+                (&ada, OrderStatus::Paid, vec![50]),
+                (&bob, OrderStatus::Cancelled, vec![7]),
+            ] {
+                let lines: Vec<_> = units.iter().map(|&u| (&teapot, u)).collect();
+                let order = fixtures::order(user, &lines, t);
+                connection
+                    .execute(
+                        "INSERT INTO orders (id, user_id, status, lines, total_cents, currency, created_at,
+                         updated_at, expires_at, paid_at, refund_due)
+                         VALUES (?1, ?2, ?3, ?4, 0, 'USD', 1000, 1000, 901000, NULL, 0)",
+                        rusqlite::params![
+                            order.id.as_str(),
+                            user.as_str(),
+                            status.as_str(),
+                            crate::rows::lines_json(&order).unwrap()
+                        ],
+                    )
+                    .unwrap();
+            }
+        }
+
+        let store = EmbeddedStore::open(dir.path()).unwrap();
+        let counted: Vec<(String, i64, i64)> = Connection::open(&path)
+            .unwrap()
+            .prepare("SELECT user_id, unpaid_orders, reserved_units FROM holdings ORDER BY user_id")
+            .unwrap()
+            .query_map([], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap();
+        assert_eq!(counted, [("ada".to_string(), 2, 9)], "only pending orders count");
+
+        store.insert_product(&teapot).await.unwrap();
+        let limit = ReservationLimit {
+            unpaid_orders: 3,
+            reserved_units: 10,
+        };
+        let place = |units: u32| {
+            let order = fixtures::order(&ada, &[(&teapot, units)], Timestamp::from_millis(2_000));
+            fixtures::limited(fixtures::placement(&order), limit)
+        };
+        let refused = store.place_order(&place(2)).await;
+        assert!(
+            matches!(
+                refused,
+                Err(StoreError::Conflict(Conflict::ReservationLimit(
+                    HoldingLimit::ReservedUnits
+                )))
+            ),
+            "9 units held, 2 more under a limit of 10: {refused:?}"
+        );
+        store.place_order(&place(1)).await.unwrap();
+        let refused = store.place_order(&place(1)).await;
+        assert!(
+            matches!(
+                refused,
+                Err(StoreError::Conflict(Conflict::ReservationLimit(
+                    HoldingLimit::UnpaidOrders
+                )))
+            ),
+            "3 orders held under a limit of 3: {refused:?}"
+        );
     }
 
     /// The listings read through their indexes, never a scan of the table.

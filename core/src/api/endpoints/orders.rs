@@ -74,7 +74,8 @@ fn order_lines(body: &Value) -> Result<Vec<(ProductId, Quantity)>, Error> {
 
 fn product_reference(value: &Value) -> Result<String, String> {
     match value.as_str() {
-        Some(text) if !text.is_empty() && text.len() <= MAX_PRODUCT_ID_LEN => Ok(text.to_string()),
+        // Characters, as openapi.yaml's maxLength counts them, not UTF-8 bytes.
+        Some(text) if !text.is_empty() && text.chars().count() <= MAX_PRODUCT_ID_LEN => Ok(text.to_string()),
         Some(_) => Err(format!("must be a product id of 1 to {MAX_PRODUCT_ID_LEN} characters")),
         None => Err("must be a string".into()),
     }

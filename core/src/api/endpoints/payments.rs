@@ -11,9 +11,11 @@ use serde::Serialize;
 
 const MAX_TEXT: usize = 255;
 
+/// 1–255 characters, counted as openapi.yaml's `maxLength` counts them (code points), not bytes:
+/// a client validating against the document must never be refused here.
 fn bounded(value: &serde_json::Value) -> Result<String, String> {
     let text = string(value)?;
-    if text.is_empty() || text.len() > MAX_TEXT {
+    if text.is_empty() || text.chars().count() > MAX_TEXT {
         return Err(format!("must be 1 to {MAX_TEXT} characters"));
     }
     Ok(text.to_string())

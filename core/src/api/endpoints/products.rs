@@ -126,20 +126,31 @@ pub async fn update(app: &App, param: &str, request: &ApiRequest) -> Result<ApiR
     product_response(app, StatusCode::OK, &product)
 }
 
-/// `*`, or a comma-separated list of `"N"` / `W/"N"`.
+/// `*`, or a comma-separated list of `"N"` / `W/"N"`, N being decimal digits (openapi.yaml's
+/// pattern for the header, which `u64::from_str` alone would widen with a leading `+`).
 fn parse_if_match(text: &str) -> Option<IfMatch> {
     if text.trim() == "*" {
         return Some(IfMatch::Any);
     }
-    let versions = text
-        .split(',')
-        .map(|tag| {
-            let tag = tag.trim();
-            let tag = tag.strip_prefix("W/").unwrap_or(tag);
-            tag.strip_prefix('"')?.strip_suffix('"')?.parse::<u64>().ok()
-        })
-        .collect::<Option<Vec<u64>>>()?;
-    (!versions.is_empty()).then_some(IfMatch::Versions(versions))
+    let mut versions = Vec::new();
+    for tag in text.split(',') {
+        let tag = tag.trim();
+        let digits = tag
+            .strip_prefix("W/")
+            .unwrap_or(tag)
+            .strip_prefix('"')?
+            .strip_suffix('"')?;
+        if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        // A version beyond 64 bits is well formed but names none a product can reach (one more
+        // per PATCH), so it matches nothing: 412 like any other stale version, not 400. With no
+        // version left, the list matches no product.
+        if let Ok(version) = digits.parse::<u64>() {
+            versions.push(version);
+        }
+    }
+    Some(IfMatch::Versions(versions))
 }
 
 pub async fn adjust_stock(app: &App, param: &str, request: &ApiRequest) -> Result<ApiResponse, Error> {
@@ -168,8 +179,22 @@ mod tests {
         assert_eq!(parse_if_match("*"), Some(IfMatch::Any));
         assert_eq!(parse_if_match("\"3\""), Some(IfMatch::Versions(vec![3])));
         assert_eq!(parse_if_match("W/\"3\", \"4\""), Some(IfMatch::Versions(vec![3, 4])));
-        for bad in ["", "3", "\"x\"", "\"3", "W/3", "\"-1\"", "\"1\",,"] {
+        for bad in [
+            "", "3", "\"x\"", "\"3", "W/3", "\"-1\"", "\"1\",,", "\"+3\"", "\" 3\"", "\"\"", "*, \"3\"",
+        ] {
             assert_eq!(parse_if_match(bad), None, "{bad:?}");
         }
+    }
+
+    #[test]
+    fn if_match_versions_beyond_64_bits_match_nothing() {
+        assert_eq!(
+            parse_if_match("\"99999999999999999999\""),
+            Some(IfMatch::Versions(vec![]))
+        );
+        assert_eq!(
+            parse_if_match("W/\"99999999999999999999\", \"2\""),
+            Some(IfMatch::Versions(vec![2]))
+        );
     }
 }
