@@ -7,10 +7,12 @@ cold start runs before it can take an event: configuration, the DynamoDB client,
 Memory: the function's peak resident set (VmHWM) after N warm invocations of a sample event.
 
 Usage: bench/lambda_runtime.py BINARY EVENT_JSON [--starts 20] [--invocations 2000] [--xray]
+                               [--ssl-cert-file PATH]
 The function's environment (TABLE_NAME, AWS_ENDPOINT_URL, ...) is inherited from the caller.
 With --xray the function is traced as under `Tracing: Active`: AWS_XRAY_DAEMON_ADDRESS names a UDP
 socket of this script on 127.0.0.1 (the daemon), every invocation's trace header is sampled, and
-the datagrams received are counted.
+the datagrams received are counted. The function gets no SSL_CERT_DIR or SSL_CERT_FILE from the
+caller's environment (Lambda sets none); --ssl-cert-file gives it the one the template sets.
 """
 import argparse
 import http.server
@@ -25,6 +27,7 @@ import threading
 import time
 
 PREFIX = "/2018-06-01/runtime"
+CERT_FILE = None  # --ssl-cert-file
 UNSAMPLED = "Root=1-00000000-000000000000000000000000"
 SAMPLED = "Root=1-6948c0de-5b1c0a3e8d2f4a6b7c9e0d1f;Parent=53995c3f42cd8ad8;Sampled=1"
 
@@ -113,7 +116,12 @@ class RuntimeApi:
 
 def environment(port, xray=None):
     env = dict(os.environ)
-    env.pop("AWS_XRAY_DAEMON_ADDRESS", None)
+    # As on Lambda: no X-Ray daemon unless asked for, and no certificate variables but the one the
+    # template sets (this machine's own shell sets SSL_CERT_DIR and SSL_CERT_FILE).
+    for name in ("AWS_XRAY_DAEMON_ADDRESS", "SSL_CERT_DIR", "SSL_CERT_FILE"):
+        env.pop(name, None)
+    if CERT_FILE:
+        env["SSL_CERT_FILE"] = CERT_FILE
     if xray is not None:
         env["AWS_XRAY_DAEMON_ADDRESS"] = xray.address
     env.update({
@@ -172,7 +180,10 @@ def main():
     parser.add_argument("--starts", type=int, default=20)
     parser.add_argument("--invocations", type=int, default=2000)
     parser.add_argument("--xray", action="store_true", help="traced, every invocation sampled")
+    parser.add_argument("--ssl-cert-file", help="SSL_CERT_FILE for the function, as the template sets it")
     args = parser.parse_args()
+    global CERT_FILE
+    CERT_FILE = args.ssl_cert_file
     with open(args.event, "rb") as event_file:
         event = event_file.read()
     xray = XrayDaemon() if args.xray else None
