@@ -192,6 +192,8 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
             log_format,
             metrics_addr,
         } => {
+            // First of all, so that a stop asked for during start-up ends it cleanly.
+            let shutdown = server::Shutdown::listen();
             let traces = logging::init(log_format).map_err(CliError::Traces)?;
             let (settings, store) = check_settings(&data_dir, store)?;
             // Installed before the API listens, so that every request is counted; stops with it.
@@ -199,7 +201,15 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
                 Some(addr) => Some(metrics::serve(addr).await?),
                 None => None,
             };
-            server::serve(addr, open_store(store, &data_dir).await?, settings).await?;
+            // Opening a store may wait on DynamoDB for seconds.
+            let local = tokio::select! {
+                opened = open_store(store, &data_dir) => opened?,
+                () = shutdown.requested() => {
+                    tracing::info!("stopped during start-up");
+                    return Ok(());
+                }
+            };
+            server::serve(addr, local, settings, shutdown).await?;
             if let Some(traces) = traces {
                 traces.shutdown();
             }

@@ -55,24 +55,31 @@ pub fn local_app(store: Arc<dyn Store>, settings: ServeSettings) -> App {
     )
 }
 
-pub async fn serve(addr: SocketAddr, local: LocalStore, settings: ServeSettings) -> Result<(), ServerError> {
+pub async fn serve(
+    addr: SocketAddr,
+    local: LocalStore,
+    settings: ServeSettings,
+    shutdown: Shutdown,
+) -> Result<(), ServerError> {
     let (jobs, limits) = (settings.jobs, settings.limits);
     let app = Arc::new(local_app(local.store, settings));
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .map_err(|e| ServerError::Bind(addr, e))?;
     let bound = listener.local_addr().map_err(|e| ServerError::Bind(addr, e))?;
-    let signals = ShutdownSignals::listen();
     tracing::info!("listening on http://{bound}");
     let workers = Workers::start(Arc::clone(&app), local.outbox, jobs);
     let (stop, stopping) = watch::channel(false);
     let mut connections = JoinSet::new();
     let mut gate = Gate::new(limits.max_connections);
-    let shutdown = signals.requested();
-    tokio::pin!(shutdown);
+    let requested = shutdown.requested();
+    tokio::pin!(requested);
     loop {
         tokio::select! {
-            () = &mut shutdown => break,
+            () = &mut requested => {
+                tracing::info!("shutting down: finishing in-flight requests");
+                break;
+            }
             accepted = listener.accept() => match accepted {
                 Ok((stream, _)) => match gate.admit() {
                     Some(Admitted::Served(permit)) => {
@@ -284,9 +291,36 @@ async fn read_capped(mut body: Incoming) -> Result<Bytes, hyper::Error> {
     Ok(buffer.freeze())
 }
 
-/// Ctrl-C and SIGTERM, listened for from the moment this is made: made before the server says
-/// where it listens, so a supervisor that stops it at once finds the handlers in place (a signal
-/// arriving earlier would take the process down the default way, uncleanly).
+/// A stop asked for with Ctrl-C or SIGTERM. Listened for from the first moment of `orderly serve`,
+/// before the settings are read or the store opened: a stop asked for during start-up ends it
+/// cleanly, and one asked for while serving drains (a signal arriving before the handlers are in
+/// place would take the process down the default way, uncleanly).
+#[derive(Clone)]
+pub struct Shutdown(watch::Receiver<bool>);
+
+impl Shutdown {
+    /// Installs the handlers; needs the runtime, on which it watches for either signal.
+    pub fn listen() -> Shutdown {
+        let (asked, watched) = watch::channel(false);
+        let signals = ShutdownSignals::listen();
+        tokio::spawn(async move {
+            signals.requested().await;
+            asked.send_replace(true);
+        });
+        Shutdown(watched)
+    }
+
+    /// Until a stop is asked for.
+    pub async fn requested(&self) {
+        let mut watched = self.0.clone();
+        if watched.wait_for(|asked| *asked).await.is_err() {
+            // The watcher is gone only with the runtime: no stop can come any more.
+            std::future::pending::<()>().await;
+        }
+    }
+}
+
+/// Ctrl-C and SIGTERM, from the moment this is made.
 struct ShutdownSignals {
     #[cfg(unix)]
     terminate: Option<tokio::signal::unix::Signal>,
@@ -328,6 +362,5 @@ impl ShutdownSignals {
         if tokio::signal::ctrl_c().await.is_err() {
             std::future::pending::<()>().await;
         }
-        tracing::info!("shutting down: finishing in-flight requests");
     }
 }

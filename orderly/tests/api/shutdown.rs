@@ -120,3 +120,70 @@ async fn sigterm_under_load_drains_and_loses_no_acknowledged_order() {
         "stock and reservations add up"
     );
 }
+
+/// A stop asked for while the server is still starting (here: waiting on a DynamoDB that accepts
+/// connections and never answers) ends it cleanly at once, rather than by the signal's default.
+#[test]
+fn sigterm_during_start_up_stops_cleanly() {
+    use std::io::Read;
+    use std::process::{Command, Stdio};
+    let black_hole = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let endpoint = format!("http://{}", black_hole.local_addr().expect("address"));
+    let data = tempfile::tempdir().expect("tempdir");
+    let mut server = Command::new(env!("CARGO_BIN_EXE_orderly"))
+        .args(["serve", "--store", "dynamodb", "--addr", "127.0.0.1:0", "--data-dir"])
+        .arg(data.path())
+        .env_clear()
+        .envs([
+            ("TABLE_NAME", "orderly-start-up"),
+            ("AWS_ENDPOINT_URL", endpoint.as_str()),
+            ("AWS_REGION", "us-east-1"),
+            ("AWS_ACCESS_KEY_ID", "test"),
+            ("AWS_SECRET_ACCESS_KEY", "test"),
+            ("AWS_EC2_METADATA_DISABLED", "true"),
+            ("ORDERLY_JWT_SECRET", "start-up-test-jwt-secret-0123456789abcdef"),
+            ("PAYMENT_WEBHOOK_SECRET", "whsec_start_up_test_0123456789"),
+            ("RUST_LOG", "info"),
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn orderly serve");
+    // Start-up has reached DynamoDB once the black hole is called; hold the call unanswered.
+    let (_held, _) = black_hole.accept().expect("start-up calls DynamoDB");
+    let sent = Command::new("kill")
+        .args(["-TERM", &server.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(sent.success());
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(status) = server.try_wait().expect("wait") {
+            break status;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "still starting 30 s after SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let mut logs = String::new();
+    server
+        .stdout
+        .take()
+        .expect("stdout")
+        .read_to_string(&mut logs)
+        .expect("logs");
+    server
+        .stderr
+        .take()
+        .expect("stderr")
+        .read_to_string(&mut logs)
+        .expect("logs");
+    assert!(
+        status.success(),
+        "a clean exit, not death by the signal: {status}\n{logs}"
+    );
+    assert!(logs.contains("stopped during start-up"), "{logs}");
+    assert!(!logs.contains("listening on"), "it never served: {logs}");
+}
