@@ -29,7 +29,9 @@ EXPECTED_ACCESS and EXPECTED_MESSAGING below, which no source states in a form a
 plus the template's security: the public routes of the route table (and only they) opt out of the
 JWT authorizer, every function's IAM policy grants exactly the DynamoDB actions its operation
 makes (docs/data-model.md §3), never dynamodb:Scan, and exactly the queue actions of
-EXPECTED_MESSAGING; and its delivery guarantees: every stream or queue trigger reports partial
+EXPECTED_MESSAGING; no secret is an environment variable, and each function may read exactly the
+SSM SecureString parameters of EXPECTED_SECRETS (its route's secrets), no other function any; and
+its delivery guarantees: every stream or queue trigger reports partial
 batch failures, whatever a trigger gives up on lands in a dead-letter queue, and every
 dead-letter queue and every job has an alarm.
 
@@ -134,6 +136,35 @@ EXPECTED_ACCESS: dict[str, tuple[set[str], set[str]]] = {
 EXPECTED_MESSAGING: dict[str, set[tuple[str, str]]] = {
     # SendMessageBatch of the events; SendMessage of an unreadable record to its dead-letter queue.
     "relay-events": {("sqs:SendMessage", "EventsQueue"), ("sqs:SendMessage", "RelayDeadLetterQueue")},
+}
+
+# The secrets, each an SSM Parameter Store SecureString the template names (docs/decisions.md,
+# 12): logical name -> (the variable that names the parameter to the function, in
+# functions/src/config.rs; the template parameter that may name it; the condition that is true when
+# that parameter is left empty; the last segment of the default name, /orderly/<stack>/<it>).
+SECRETS: dict[str, tuple[str, str, str, str]] = {
+    "PaymentWebhookSecret": (
+        "PAYMENT_WEBHOOK_SECRET_PARAMETER",
+        "PaymentWebhookSecretParameter",
+        "DefaultPaymentWebhookSecretParameter",
+        "payment-webhook-secret",
+    ),
+    "CursorKey": ("CURSOR_KEY_PARAMETER", "CursorKeyParameter", "DefaultCursorKeyParameter", "cursor-key"),
+}
+# Which function may read which secret: its route's (core/src/api/routes.rs, Route::secrets).
+# Every function not listed reads none: no variable naming one, no ssm or kms action at all.
+EXPECTED_SECRETS: dict[str, set[str]] = {
+    "payment-webhook": {"PaymentWebhookSecret"},  # verifies Webhook-Signature
+    "list-orders": {"CursorKey"},  # signs and checks its cursors
+    "list-products": {"CursorKey"},
+    "list-notifications": {"CursorKey"},
+}
+# The one way a function decrypts its parameter: kms:Decrypt on the account's keys, through SSM only.
+KMS_DECRYPT_STATEMENT = {
+    "Effect": "Allow",
+    "Action": ["kms:Decrypt"],
+    "Resource": {"Fn::Sub": "arn:${AWS::Partition}:kms:${AWS::Region}:${AWS::AccountId}:key/*"},
+    "Condition": {"StringEquals": {"kms:ViaService": {"Fn::Sub": "ssm.${AWS::Region}.amazonaws.com"}}},
 }
 
 
@@ -650,7 +681,7 @@ def check_template_routes(s: Sources) -> list[str]:
 def check_unrouted_function(s: Sources) -> list[str]:
     """The $default route's function has exactly one HttpApi event, on the template's HttpApi,
     with no Path or Method (which makes it the $default route), no authorizer and throttling; it
-    is given neither the table's name nor the webhook secret (it needs no configuration)."""
+    is given no table name (it needs no configuration; check_secrets holds it to no secret)."""
     found = [
         (logical_id, resource)
         for logical_id, resource in s.functions.items()
@@ -677,11 +708,9 @@ def check_unrouted_function(s: Sources) -> list[str]:
         if not isinstance(throttling.get(limit), int) or throttling[limit] <= 0:
             problems.append(f"{logical_id}: the $default route has no RouteSettings {limit}")
     variables = resource.get("Properties", {}).get("Environment", {}).get("Variables", {})
-    config = rust_str_consts(ROOT / "core/src/config.rs")
     table_var = rust_str_consts(STORE / "table.rs").get("TABLE_NAME_VARIABLE", "TABLE_NAME")
-    for name in (table_var, config.get("PAYMENT_WEBHOOK_SECRET", "PAYMENT_WEBHOOK_SECRET")):
-        if variables.get(name) != "":
-            problems.append(f"{logical_id}: Environment {name} is not blanked out (\"\") over the Globals")
+    if variables.get(table_var) != "":
+        problems.append(f"{logical_id}: Environment {table_var} is not blanked out (\"\") over the Globals")
     return problems
 
 
@@ -1460,6 +1489,8 @@ def check_policies(s: Sources) -> list[str]:
                 ):
                     problems.append(f"{logical_id}: unexpected statement {statement!r}")
                 services = {str(action).partition(":")[0].lower() for action in actions}
+                if services in ({"ssm"}, {"kms"}):
+                    continue  # a secret's read, held to exactly its parameter by check_secrets
                 if services == {"sqs"}:
                     # A queue action, on queues of the template only.
                     for action in actions:
@@ -1549,7 +1580,6 @@ def check_runtime_and_logs(s: Sources) -> list[str]:
     table_var = rust_str_consts(STORE / "table.rs").get("TABLE_NAME_VARIABLE", "TABLE_NAME")
     wanted = {
         table_var: {"Ref": s.table_id},
-        config.get("PAYMENT_WEBHOOK_SECRET", "PAYMENT_WEBHOOK_SECRET"): {"Ref": "PaymentWebhookSecret"},
         config.get("ORDER_TTL_SECONDS", "ORDER_TTL_SECONDS"): {"Ref": "OrderTtlSeconds"},
         config.get("MAX_UNPAID_ORDERS_PER_USER", "MAX_UNPAID_ORDERS_PER_USER"): {"Ref": "MaxUnpaidOrdersPerUser"},
         config.get("MAX_RESERVED_UNITS_PER_USER", "MAX_RESERVED_UNITS_PER_USER"): {"Ref": "MaxReservedUnitsPerUser"},
@@ -1563,8 +1593,6 @@ def check_runtime_and_logs(s: Sources) -> list[str]:
         if variables.get(name) != want:
             problems.append(f"Globals environment {name} is {variables.get(name)!r}, not {want!r}")
     parameters = s.template.get("Parameters", {})
-    if not parameters.get("PaymentWebhookSecret", {}).get("NoEcho"):
-        problems.append("PaymentWebhookSecret is not NoEcho")
     core_config = read(ROOT / "core/src/config.rs")
     for parameter, key, const in (
         ("OrderTtlSeconds", "Default", "DEFAULT_ORDER_TTL_SECONDS"),
@@ -1609,6 +1637,117 @@ def check_runtime_and_logs(s: Sources) -> list[str]:
 
 
 
+def secret_parameter_name(secret: str) -> dict:
+    """The name of `secret`'s parameter as the template spells it: the template parameter's, or
+    /orderly/<stack>/<default> when that is left empty."""
+    _, parameter, condition, default = SECRETS[secret]
+    return {
+        "Fn::If": [
+            condition,
+            {"Fn::Sub": "/orderly/${AWS::StackName}/" + default},
+            {"Ref": parameter},
+        ]
+    }
+
+
+def secret_parameter_arn(secret: str) -> dict:
+    return {
+        "Fn::Sub": [
+            "arn:${AWS::Partition}:ssm:${AWS::Region}:${AWS::AccountId}:parameter${Name}",
+            {"Name": secret_parameter_name(secret)},
+        ]
+    }
+
+
+def check_secrets(s: Sources) -> list[str]:
+    """No secret in the environment of any function (Globals included); each secret an SSM
+    SecureString named by a template parameter; each function given the name of, and
+    ssm:GetParameter on exactly, the secrets EXPECTED_SECRETS lists for it, with kms:Decrypt
+    through SSM only, and every other function no name, no ssm and no kms action."""
+    problems = []
+    functions_config = rust_str_consts(ROOT / "functions/src/config.rs")
+    core_config = rust_str_consts(ROOT / "core/src/config.rs")
+    plain = {core_config.get(c, c) for c in ("PAYMENT_WEBHOOK_SECRET", "CURSOR_KEY")}
+    globals_ = m(m(m(s.template.get("Globals")).get("Function")).get("Environment")).get("Variables")
+    for name in sorted(plain & set(m(globals_))):
+        problems.append(f"Globals environment holds {name}: a secret is never an environment variable")
+    parameters = m(s.template.get("Parameters"))
+    conditions = m(s.template.get("Conditions"))
+    if "PaymentWebhookSecret" in parameters:
+        problems.append("the template still takes the webhook secret itself as a parameter (PaymentWebhookSecret)")
+    variables_of = {}
+    for secret, (variable, parameter, condition, _) in SECRETS.items():
+        if functions_config.get(variable) != variable:
+            problems.append(f"functions/src/config.rs defines no const {variable} = {variable!r}")
+        variables_of[variable] = secret
+        given = m(parameters.get(parameter))
+        if given.get("Type") != "String" or given.get("Default") != "" or not given.get("AllowedPattern"):
+            problems.append(f"{parameter}: want a String parameter, Default \"\", with an AllowedPattern")
+        if conditions.get(condition) != {"Fn::Equals": [{"Ref": parameter}, ""]}:
+            problems.append(f"Conditions.{condition} is not !Equals [!Ref {parameter}, \"\"]")
+    for logical_id, resource in s.functions.items():
+        binary = m(m(resource.get("Metadata")).get("BuildProperties")).get("Binary")
+        want = EXPECTED_SECRETS.get(binary, set())
+        props = m(resource.get("Properties"))
+        variables = m(m(props.get("Environment")).get("Variables"))
+        for name in sorted(plain & set(variables)):
+            problems.append(f"{logical_id}: Environment holds {name}: a secret is never an environment variable")
+        named = set()
+        for variable, secret in variables_of.items():
+            if variable not in variables:
+                continue
+            named.add(secret)
+            if variables[variable] != secret_parameter_name(secret):
+                problems.append(
+                    f"{logical_id}: Environment {variable} is {variables[variable]!r}, "
+                    f"not {secret_parameter_name(secret)!r}"
+                )
+        granted, decrypts = set(), False
+        for policy in props.get("Policies", []):
+            for statement in m(policy).get("Statement", []):
+                actions = statement.get("Action", [])
+                actions = [actions] if isinstance(actions, str) else actions
+                services = {str(action).partition(":")[0].lower() for action in actions}
+                if not services & {"ssm", "kms"}:
+                    continue
+                if services == {"kms"} and statement == KMS_DECRYPT_STATEMENT:
+                    decrypts = True
+                    continue
+                if services != {"ssm"} or actions != ["ssm:GetParameter"] or set(statement) != {
+                    "Effect",
+                    "Action",
+                    "Resource",
+                }:
+                    problems.append(
+                        f"{logical_id}: {statement!r}: the only ssm or kms grants are ssm:GetParameter on "
+                        f"a secret's parameter and kms:Decrypt through SSM ({KMS_DECRYPT_STATEMENT!r})"
+                    )
+                    continue
+                resources = statement.get("Resource")
+                resources = resources if isinstance(resources, list) else [resources]
+                for arn in resources:
+                    secret = next((k for k in SECRETS if arn == secret_parameter_arn(k)), None)
+                    if secret is None:
+                        problems.append(f"{logical_id}: ssm:GetParameter on {arn!r}, which is no secret's parameter")
+                    else:
+                        granted.add(secret)
+        if named != want or granted != want:
+            problems.append(
+                f"{logical_id}: is given the names of {sorted(named)} and may read {sorted(granted)}; "
+                f"its code uses {sorted(want)}"
+            )
+        if decrypts != bool(want):
+            problems.append(
+                f"{logical_id}: kms:Decrypt through SSM {'granted' if decrypts else 'missing'}; "
+                f"it reads {sorted(want) or 'no secret'}"
+            )
+    problems += [
+        f"EXPECTED_SECRETS (this script) lists {n}, which is no function of the route table or job list"
+        for n in sorted(set(EXPECTED_SECRETS) - s.function_names())
+    ]
+    return problems
+
+
 CHECKS = [
     ("(a) the route table: one name, method and path per route, one $default function", check_route_table),
     ("(a)=(b) the route table's routes are openapi.yaml's operations", check_routes_vs_openapi),
@@ -1618,7 +1757,7 @@ CHECKS = [
     ("(a)(g)=(d) one template function per function, CodeUri functions/ in Globals", check_template_functions),
     ("(a)=(d) each function's HttpApi path and method", check_template_routes),
     ("(a)=(d) public routes opt out of the JWT authorizer, and only they", check_public_routes),
-    ("(a)=(d) the $default route: its own function, no authorizer, throttled, no secret", check_unrouted_function),
+    ("(a)=(d) the $default route: its own function, no authorizer, throttled, no table", check_unrouted_function),
     ("(d) SAM transform: routes to functions, auth, references resolve", check_translated_api),
     ("(g) the job list: one name and a known trigger per job, a schedule exactly for schedules", check_job_list),
     ("(g)=(d) each job's function has its trigger's one event, configured to lose nothing", check_job_triggers),
@@ -1629,6 +1768,7 @@ CHECKS = [
     ("(a)(g)=(e) events/<name>.json for every function, in its trigger's shape; variants", check_events),
     ("(f) the table agrees with stores/dynamodb/src/table.rs", check_table),
     ("(d) least-privilege IAM: each function's DynamoDB and queue actions, no Scan", check_policies),
+    ("(d) secrets: SSM SecureStrings, each read only by the functions that use it", check_secrets),
     ("(d) runtime, environment and log groups", check_runtime_and_logs),
 ]
 

@@ -7,7 +7,12 @@ use std::ops::RangeInclusive;
 
 pub const ORDER_TTL_SECONDS: &str = "ORDER_TTL_SECONDS";
 pub const CURRENCY: &str = "CURRENCY";
+/// The payment provider's webhook secret, as the local server reads it (deployed, the function
+/// that verifies webhooks reads it from SSM Parameter Store instead).
 pub const PAYMENT_WEBHOOK_SECRET: &str = "PAYMENT_WEBHOOK_SECRET";
+/// The key that signs list cursors, as the local server reads it. Its own secret, not derived from
+/// the webhook's, so that only the functions that verify webhooks hold the webhook secret.
+pub const CURSOR_KEY: &str = "ORDERLY_CURSOR_KEY";
 /// The reservation limit (`domain::reservation`): unpaid orders one user may hold at once.
 pub const MAX_UNPAID_ORDERS_PER_USER: &str = "MAX_UNPAID_ORDERS_PER_USER";
 /// The reservation limit: units one user's unpaid orders may reserve together.
@@ -30,6 +35,24 @@ impl Secret {
 impl std::fmt::Debug for Secret {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("Secret(..)")
+    }
+}
+
+/// The secrets a shape hands the core, each only where it is used (`api::Route::secrets`): a
+/// deployed function that neither verifies webhooks nor lists anything is given none.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Secrets {
+    pub webhook_secret: Option<Secret>,
+    pub cursor_key: Option<Secret>,
+}
+
+impl Secrets {
+    /// Both secrets: the local server's, which serves every route, and the tests'.
+    pub fn both(webhook_secret: Secret, cursor_key: Secret) -> Self {
+        Secrets {
+            webhook_secret: Some(webhook_secret),
+            cursor_key: Some(cursor_key),
+        }
     }
 }
 
@@ -56,7 +79,7 @@ pub struct Settings {
     pub order_ttl_seconds: i64,
     /// The most one user may hold in unpaid orders at once.
     pub reservation_limit: ReservationLimit,
-    pub webhook_secret: Secret,
+    pub secrets: Secrets,
 }
 
 impl Settings {
@@ -73,9 +96,9 @@ impl Settings {
     /// The most stock one product can hold: as high as the limit on orders goes.
     pub const HIGHEST_MAX_RESERVED_UNITS_PER_USER: u32 = 1_000_000;
 
-    /// Reads the settings from environment-like pairs. The webhook secret is passed separately
-    /// because where it comes from differs by shape (environment, a generated file, a vault).
-    pub fn from_vars(vars: &HashMap<String, String>, webhook_secret: Secret) -> Result<Self, ConfigError> {
+    /// Reads the settings from environment-like pairs. The secrets are passed separately because
+    /// where they come from differs by shape (environment, generated files, SSM Parameter Store).
+    pub fn from_vars(vars: &HashMap<String, String>, secrets: Secrets) -> Result<Self, ConfigError> {
         let currency = match vars.get(CURRENCY) {
             None => Currency::parse("USD").map_err(|m| ConfigError::new(CURRENCY, m))?,
             Some(code) => Currency::parse(code).map_err(|m| ConfigError::new(CURRENCY, m))?,
@@ -110,14 +133,19 @@ impl Settings {
                 1..=Self::HIGHEST_MAX_RESERVED_UNITS_PER_USER,
             )?,
         };
-        if webhook_secret.expose().is_empty() {
-            return Err(ConfigError::new(PAYMENT_WEBHOOK_SECRET, "must not be empty"));
+        for (secret, variable) in [
+            (&secrets.webhook_secret, PAYMENT_WEBHOOK_SECRET),
+            (&secrets.cursor_key, CURSOR_KEY),
+        ] {
+            if secret.as_ref().is_some_and(|s| s.expose().is_empty()) {
+                return Err(ConfigError::new(variable, "must not be empty"));
+            }
         }
         Ok(Settings {
             currency,
             order_ttl_seconds,
             reservation_limit,
-            webhook_secret,
+            secrets,
         })
     }
 }
@@ -152,9 +180,13 @@ mod tests {
         pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
     }
 
+    fn secrets(webhook: &str) -> Secrets {
+        Secrets::both(Secret::new(webhook), Secret::new("cursor-key"))
+    }
+
     #[test]
     fn defaults_apply_when_unset() {
-        let s = Settings::from_vars(&vars(&[]), Secret::new("s")).unwrap_or_else(|e| panic!("{e}"));
+        let s = Settings::from_vars(&vars(&[]), secrets("s")).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(s.currency.as_str(), "USD");
         assert_eq!(s.order_ttl_seconds, 900);
         assert_eq!(
@@ -169,7 +201,7 @@ mod tests {
     #[test]
     fn the_reservation_limit_is_read_within_its_bounds() {
         let read =
-            |pairs: &[(&str, &str)]| Settings::from_vars(&vars(pairs), Secret::new("s")).map(|s| s.reservation_limit);
+            |pairs: &[(&str, &str)]| Settings::from_vars(&vars(pairs), secrets("s")).map(|s| s.reservation_limit);
         assert_eq!(
             read(&[
                 (MAX_UNPAID_ORDERS_PER_USER, "1"),
@@ -203,7 +235,7 @@ mod tests {
 
     #[test]
     fn bad_values_name_their_variable() {
-        let err = |pairs: &[(&str, &str)], secret: &str| Settings::from_vars(&vars(pairs), Secret::new(secret)).err();
+        let err = |pairs: &[(&str, &str)], secret: &str| Settings::from_vars(&vars(pairs), secrets(secret)).err();
         assert_eq!(
             err(&[("ORDER_TTL_SECONDS", "0")], "s").map(|e| e.variable),
             Some(ORDER_TTL_SECONDS)
@@ -218,6 +250,19 @@ mod tests {
         );
         assert_eq!(err(&[("CURRENCY", "usd")], "s").map(|e| e.variable), Some(CURRENCY));
         assert_eq!(err(&[], "").map(|e| e.variable), Some(PAYMENT_WEBHOOK_SECRET));
+        let empty_cursor_key = Secrets::both(Secret::new("s"), Secret::new(""));
+        assert_eq!(
+            Settings::from_vars(&vars(&[]), empty_cursor_key)
+                .err()
+                .map(|e| e.variable),
+            Some(CURSOR_KEY)
+        );
+    }
+
+    #[test]
+    fn a_shape_may_hold_no_secret_at_all() {
+        let settings = Settings::from_vars(&vars(&[]), Secrets::default()).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(settings.secrets, Secrets::default());
     }
 
     #[test]

@@ -10,7 +10,7 @@ use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use orderly_core::api::{self, ApiRequest};
 use orderly_core::auth::webhook::sign;
 use orderly_core::auth::Authenticator;
-use orderly_core::config::Secret;
+use orderly_core::config::{Secret, Secrets};
 use orderly_core::domain::{Price, ProductName, Sku, Stock, Timestamp, UserId};
 use orderly_core::ports::{FixedClock, UlidGenerator};
 use orderly_core::services::catalog::{self, NewProduct};
@@ -42,8 +42,11 @@ where
 
 fn shop() -> App {
     let clock = Arc::new(FixedClock::at(NOW));
-    let settings =
-        Settings::from_vars(&HashMap::new(), Secret::new(WEBHOOK_SECRET)).unwrap_or_else(|e| panic!("settings: {e}"));
+    let settings = Settings::from_vars(
+        &HashMap::new(),
+        Secrets::both(Secret::new(WEBHOOK_SECRET), Secret::new("cursor-key")),
+    )
+    .unwrap_or_else(|e| panic!("settings: {e}"));
     App::new(
         Arc::new(MemoryStore::new()),
         clock.clone(),

@@ -4,7 +4,7 @@
 
 use async_trait::async_trait;
 use orderly_core::auth::{Authenticator, Caller};
-use orderly_core::config::Secret;
+use orderly_core::config::{Secret, Secrets};
 use orderly_core::domain::{
     DailyReport, Date, DisplayName, IdempotencyKey, IdempotencyRecord, Notification, Order, OrderEvent, OrderEventType,
     OrderId, OrderStatus, Price, Product, ProductChange, ProductId, ProductName, Profile, Quantity, Sku, Stock,
@@ -82,8 +82,11 @@ impl Shop {
 
     fn on(store: Arc<dyn Store>, memory: MemoryStore) -> Self {
         let clock = Arc::new(FixedClock::at(T0));
-        let settings = Settings::from_vars(&HashMap::new(), Secret::new("webhook-secret"))
-            .unwrap_or_else(|e| panic!("default settings: {e}"));
+        let settings = Settings::from_vars(
+            &HashMap::new(),
+            Secrets::both(Secret::new("webhook-secret"), Secret::new("cursor-key")),
+        )
+        .unwrap_or_else(|e| panic!("default settings: {e}"));
         let ids = Arc::new(UlidGenerator::new(clock.clone()));
         let app = App::new(store, clock.clone(), ids, settings, Authenticator::GatewayClaims);
         Shop {

@@ -20,7 +20,7 @@ use criterion::{criterion_group, criterion_main, Criterion};
 use lambda_http::RequestExt;
 use orderly_core::api::{routes, Route};
 use orderly_core::auth::Authenticator;
-use orderly_core::config::Secret;
+use orderly_core::config::{Secret, Secrets};
 use orderly_core::domain::{
     DailyReport, Date, Description, DisplayName, IdempotencyKey, IdempotencyRecord, Notification, Order, OrderEvent,
     OrderId, Price, Product, ProductChange, ProductId, ProductName, Profile, Sku, Stock, StockDelta, Timestamp, UserId,
@@ -200,7 +200,11 @@ fn function(route: &'static Route, products: Vec<Product>) -> Function {
 
 fn app(products: Vec<Product>) -> App {
     let clock = Arc::new(SystemClock);
-    let settings = Settings::from_vars(&HashMap::new(), Secret::new("bench-webhook-secret")).expect("settings");
+    let settings = Settings::from_vars(
+        &HashMap::new(),
+        Secrets::both(Secret::new("bench-webhook-secret"), Secret::new("bench-cursor-key")),
+    )
+    .expect("settings");
     let store = StubStore {
         products: products.into_iter().map(|p| (p.id.clone(), p)).collect(),
     };

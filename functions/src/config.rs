@@ -1,11 +1,15 @@
-//! A function's configuration, read once per cold start from its environment, which the SAM
-//! template sets: `TABLE_NAME`, `PAYMENT_WEBHOOK_SECRET`, `ORDER_TTL_SECONDS`,
-//! `MAX_UNPAID_ORDERS_PER_USER`, `MAX_RESERVED_UNITS_PER_USER`, `CURRENCY`, and `SSL_CERT_FILE`,
-//! where the HTTPS client's root certificates are.
+//! A function's configuration, read once per cold start. From its environment, which the SAM
+//! template sets: `TABLE_NAME`, `ORDER_TTL_SECONDS`, `MAX_UNPAID_ORDERS_PER_USER`,
+//! `MAX_RESERVED_UNITS_PER_USER`, `CURRENCY`, and `SSL_CERT_FILE`, where the HTTPS client's root
+//! certificates are. And the secrets its route uses (`Route::secrets`), each from the SSM
+//! Parameter Store SecureString its environment names: the payment webhook's secret for
+//! payment-webhook, the list cursors' key for the list functions, nothing for the rest.
 
 use crate::xray::{AwsCalls, XrayDaemon};
+use aws_sdk_ssm::types::ParameterType;
+use orderly_core::api::SecretUse;
 use orderly_core::auth::Authenticator;
-use orderly_core::config::{Secret, PAYMENT_WEBHOOK_SECRET};
+use orderly_core::config::{Secret, Secrets};
 use orderly_core::ports::{SystemClock, UlidGenerator};
 use orderly_core::{App, Settings};
 use orderly_store_dynamodb::{client, table, DynamoStore};
@@ -20,21 +24,37 @@ pub use orderly_core::ConfigError;
 /// every call failing, so it is checked here and the cold start fails naming it.
 pub const SSL_CERT_FILE: &str = "SSL_CERT_FILE";
 
+/// The name (not the value) of the SecureString parameter holding the payment provider's webhook
+/// secret: set by the template on payment-webhook only.
+pub const PAYMENT_WEBHOOK_SECRET_PARAMETER: &str = "PAYMENT_WEBHOOK_SECRET_PARAMETER";
+
+/// The name of the SecureString parameter holding the list cursors' key: set by the template on
+/// the list functions only.
+pub const CURSOR_KEY_PARAMETER: &str = "CURSOR_KEY_PARAMETER";
+
 pub struct FunctionConfig {
     settings: Settings,
     table: String,
 }
 
 impl FunctionConfig {
-    pub fn from_environment() -> Result<Self, ConfigError> {
-        Self::from_vars(&std::env::vars().collect())
+    /// The configuration at a cold start: the environment, and from SSM the secrets in `uses`
+    /// (none, for most functions: then no SSM client is even built).
+    pub async fn from_environment(uses: SecretUse) -> Result<Self, ConfigError> {
+        let vars: HashMap<String, String> = std::env::vars().collect();
+        let secrets = if uses == SecretUse::default() {
+            Secrets::default()
+        } else {
+            let ssm = aws_sdk_ssm::Client::new(&client::sdk_config_from_environment().await);
+            read_secrets(&ssm, &vars, uses).await?
+        };
+        Self::from_vars(&vars, secrets)
     }
 
-    pub fn from_vars(vars: &HashMap<String, String>) -> Result<Self, ConfigError> {
-        let secret = vars
-            .get(PAYMENT_WEBHOOK_SECRET)
-            .ok_or_else(|| ConfigError::new(PAYMENT_WEBHOOK_SECRET, "must be set"))?;
-        let settings = Settings::from_vars(vars, Secret::new(secret.as_bytes()))?;
+    /// The configuration from environment-like pairs and secrets already read (by
+    /// [`read_secrets`], or handed over directly by a test).
+    pub fn from_vars(vars: &HashMap<String, String>, secrets: Secrets) -> Result<Self, ConfigError> {
+        let settings = Settings::from_vars(vars, secrets)?;
         let table = table::table_name_from(vars)?;
         if let Some(path) = vars.get(SSL_CERT_FILE) {
             let readable = std::fs::File::open(path)
@@ -75,24 +95,83 @@ impl FunctionConfig {
     }
 }
 
+/// The secrets in `uses`, each read from the SecureString parameter its variable names, decrypted.
+/// Any failure names the variable and the parameter, and fails the cold start: a function that
+/// started without its secret would fail every request instead.
+pub async fn read_secrets(
+    ssm: &aws_sdk_ssm::Client,
+    vars: &HashMap<String, String>,
+    uses: SecretUse,
+) -> Result<Secrets, ConfigError> {
+    let mut secrets = Secrets::default();
+    if uses.webhook_secret {
+        secrets.webhook_secret = Some(read_parameter(ssm, vars, PAYMENT_WEBHOOK_SECRET_PARAMETER).await?);
+    }
+    if uses.cursor_key {
+        secrets.cursor_key = Some(read_parameter(ssm, vars, CURSOR_KEY_PARAMETER).await?);
+    }
+    Ok(secrets)
+}
+
+async fn read_parameter(
+    ssm: &aws_sdk_ssm::Client,
+    vars: &HashMap<String, String>,
+    variable: &'static str,
+) -> Result<Secret, ConfigError> {
+    let name = vars
+        .get(variable)
+        .filter(|name| !name.trim().is_empty())
+        .ok_or_else(|| {
+            ConfigError::new(
+                variable,
+                "must be set to the name of the SSM SecureString parameter holding the secret",
+            )
+        })?;
+    let fail = |why: String| ConfigError::new(variable, format!("SSM parameter {name:?}: {why}"));
+    let answer = ssm
+        .get_parameter()
+        .name(name)
+        .with_decryption(true)
+        .send()
+        .await
+        .map_err(|error| {
+            fail(format!(
+                "cannot be read: {}",
+                aws_sdk_ssm::error::DisplayErrorContext(&error)
+            ))
+        })?;
+    let parameter = answer.parameter.ok_or_else(|| fail("SSM answered without it".into()))?;
+    // A String parameter would hold the secret in plain text, readable with ssm:GetParameter
+    // alone: refused, so that the mistake is fixed rather than kept.
+    if parameter.r#type != Some(ParameterType::SecureString) {
+        let kind = parameter.r#type.as_ref().map_or("untyped", |t| t.as_str());
+        return Err(fail(format!("is a {kind} parameter, not a SecureString")));
+    }
+    match parameter.value {
+        Some(value) if !value.is_empty() => Ok(Secret::new(value.into_bytes())),
+        _ => Err(fail("is empty".into())),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn vars(extra: &[(&str, &str)]) -> HashMap<String, String> {
-        [
-            ("TABLE_NAME", "orderly"),
-            (PAYMENT_WEBHOOK_SECRET, "whsec_config_test_0123456789"),
-        ]
-        .iter()
-        .chain(extra)
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect()
+        [("TABLE_NAME", "orderly")]
+            .iter()
+            .chain(extra)
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    fn config(vars: &HashMap<String, String>) -> Result<FunctionConfig, ConfigError> {
+        FunctionConfig::from_vars(vars, Secrets::default())
     }
 
     #[test]
     fn a_root_certificate_file_that_cannot_be_read_fails_the_cold_start_naming_it() {
-        let missing = FunctionConfig::from_vars(&vars(&[(SSL_CERT_FILE, "/no/such/ca-bundle.crt")]));
+        let missing = config(&vars(&[(SSL_CERT_FILE, "/no/such/ca-bundle.crt")]));
         assert!(matches!(
             missing,
             Err(ConfigError {
@@ -100,7 +179,7 @@ mod tests {
                 ..
             })
         ));
-        let directory = FunctionConfig::from_vars(&vars(&[(SSL_CERT_FILE, env!("CARGO_MANIFEST_DIR"))]));
+        let directory = config(&vars(&[(SSL_CERT_FILE, env!("CARGO_MANIFEST_DIR"))]));
         assert!(matches!(
             directory,
             Err(ConfigError {
@@ -109,10 +188,7 @@ mod tests {
             })
         ));
         let file = concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml");
-        assert!(FunctionConfig::from_vars(&vars(&[(SSL_CERT_FILE, file)])).is_ok());
-        assert!(
-            FunctionConfig::from_vars(&vars(&[])).is_ok(),
-            "unset: the system's roots"
-        );
+        assert!(config(&vars(&[(SSL_CERT_FILE, file)])).is_ok());
+        assert!(config(&vars(&[])).is_ok(), "unset: the system's roots");
     }
 }

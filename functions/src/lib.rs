@@ -12,7 +12,7 @@ pub mod metrics;
 pub mod sqs;
 pub mod xray;
 
-pub use config::{ConfigError, FunctionConfig};
+pub use config::{read_secrets, ConfigError, FunctionConfig, CURSOR_KEY_PARAMETER, PAYMENT_WEBHOOK_SECRET_PARAMETER};
 
 use lambda_http::{service_fn, Body, Request, RequestExt, Response};
 use orderly_core::api::{self, Route};
@@ -133,10 +133,11 @@ fn time_left(deadline_ms: u64, now: Duration) -> Option<Duration> {
 pub async fn run(route: &'static Route) -> Result<(), lambda_http::Error> {
     logging::init(route.function);
     let collector = metrics::install(route.function)?;
-    let config = match FunctionConfig::from_environment() {
+    let config = match FunctionConfig::from_environment(route.secrets()).await {
         Ok(config) => config,
         Err(error) => {
-            // Fail the cold start, loudly and naming the variable, rather than every request.
+            // Fail the cold start, loudly and naming the variable (and the SSM parameter, for a
+            // secret), rather than every request.
             tracing::error!(%error, "invalid configuration");
             return Err(error.into());
         }

@@ -15,7 +15,7 @@
 use metrics_cloudwatch_embedded::Collector;
 use orderly_core::api::routes;
 use orderly_core::auth::Authenticator;
-use orderly_core::config::Secret;
+use orderly_core::config::{Secret, Secrets};
 use orderly_core::domain::{Price, Product, ProductId, ProductName, Sku, Stock, Timestamp};
 use orderly_core::ports::{CatalogStore, SystemClock, UlidGenerator};
 use orderly_core::{App, Settings};
@@ -216,7 +216,14 @@ fn product(id: &str, sku: &str, stock: i64) -> Product {
 
 fn app(store: MemoryStore) -> App {
     let clock = Arc::new(SystemClock);
-    let settings = Settings::from_vars(&HashMap::new(), Secret::new("emf-test-webhook-secret")).unwrap();
+    let settings = Settings::from_vars(
+        &HashMap::new(),
+        Secrets::both(
+            Secret::new("emf-test-webhook-secret"),
+            Secret::new("emf-test-cursor-key"),
+        ),
+    )
+    .unwrap();
     App::new(
         Arc::new(store),
         clock.clone(),

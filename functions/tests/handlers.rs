@@ -876,20 +876,24 @@ async fn every_response_carries_a_request_id() {
     );
 }
 
-/// The configuration a cold start reads: both variables required, named in the error.
+/// The configuration a cold start reads: the table required, named in the error; no secret needed
+/// by the functions that use none (the secrets' own tests are in tests/secrets.rs).
 #[test]
 fn configuration_names_the_missing_variable() {
+    use orderly_core::config::Secrets;
     use orderly_functions::FunctionConfig;
     use std::collections::HashMap;
     let vars = |pairs: &[(&str, &str)]| -> HashMap<String, String> {
         pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
     };
-    let error = |pairs: &[(&str, &str)]| FunctionConfig::from_vars(&vars(pairs)).err().map(|e| e.to_string());
-    let missing_secret = error(&[("TABLE_NAME", "orders")]).unwrap_or_default();
-    assert!(missing_secret.contains("PAYMENT_WEBHOOK_SECRET"), "{missing_secret}");
-    let missing_table = error(&[("PAYMENT_WEBHOOK_SECRET", "s")]).unwrap_or_default();
+    let error = |pairs: &[(&str, &str)]| {
+        FunctionConfig::from_vars(&vars(pairs), Secrets::default())
+            .err()
+            .map(|e| e.to_string())
+    };
+    let missing_table = error(&[]).unwrap_or_default();
     assert!(missing_table.contains("TABLE_NAME"), "{missing_table}");
-    assert!(error(&[("TABLE_NAME", "orders"), ("PAYMENT_WEBHOOK_SECRET", "s")]).is_none());
+    assert!(error(&[("TABLE_NAME", "orders")]).is_none());
 }
 
 /// The query string reaches the core as API Gateway sends it (`rawQueryString`): a list pages
@@ -995,16 +999,15 @@ async fn an_invocation_out_of_time_answers_503_with_retry_after() {
     orderly_store_dynamodb::table::create_table(&client, &table)
         .await
         .expect("create table");
-    let vars = [
-        ("TABLE_NAME", table.as_str()),
-        ("PAYMENT_WEBHOOK_SECRET", "deadline-secret"),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_string(), v.to_string()))
-    .collect();
+    let vars = [("TABLE_NAME", table.as_str())]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
     let function_for = |name: &str| {
-        let config = orderly_functions::FunctionConfig::from_vars(&vars).expect("configuration");
-        orderly_functions::Function::new(support::route_named(name), config.app_with(client.clone()))
+        let route = support::route_named(name);
+        let config =
+            orderly_functions::FunctionConfig::from_vars(&vars, support::secrets_for(route)).expect("configuration");
+        orderly_functions::Function::new(route, config.app_with(client.clone()))
     };
     let function = function_for("get-product");
     let text = serde_json::to_string(&support::event("get-product")).expect("event");

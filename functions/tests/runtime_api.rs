@@ -162,8 +162,8 @@ async fn get_products_binary_logs_every_id_once_per_line_warns_once_and_traces_e
         ("AWS_SECRET_ACCESS_KEY", "local".into()),
         ("AWS_REGION", "us-east-1".into()),
         ("AWS_EC2_METADATA_DISABLED", "true".into()),
+        // No secret: get-product reads none (nor SSM) at its cold start.
         ("TABLE_NAME", h.table.clone()),
-        ("PAYMENT_WEBHOOK_SECRET", WEBHOOK_SECRET.into()),
     ]);
     let mut function = Command::new(env!("CARGO_BIN_EXE_get-product"))
         .env_remove("RUST_LOG")

@@ -8,6 +8,8 @@ use std::path::{Path, PathBuf};
 pub const DEFAULT_DATA_DIR: &str = "./.orderly";
 pub const JWT_SECRET_FILE: &str = "jwt-secret";
 pub const WEBHOOK_SECRET_FILE: &str = "webhook-secret";
+/// The list cursors' key: its own secret, so that a cursor says nothing about the webhook's.
+pub const CURSOR_KEY_FILE: &str = "cursor-key";
 
 #[derive(Debug, thiserror::Error)]
 #[error("{path}: {source}")]

@@ -5,9 +5,9 @@
 
 use crate::jobs::JobSettings;
 use crate::limits::ServerLimits;
-use crate::secrets::{self, SecretFileError, JWT_SECRET_FILE, WEBHOOK_SECRET_FILE};
+use crate::secrets::{self, SecretFileError, CURSOR_KEY_FILE, JWT_SECRET_FILE, WEBHOOK_SECRET_FILE};
 use orderly_core::auth::{Hs256Key, TokenRules};
-use orderly_core::config::{Secret, PAYMENT_WEBHOOK_SECRET};
+use orderly_core::config::{Secret, Secrets, CURSOR_KEY, PAYMENT_WEBHOOK_SECRET};
 use orderly_core::{ConfigError, Settings};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -66,8 +66,11 @@ impl ServeSettings {
             WEBHOOK_SECRET_FILE,
             &mut new_secrets,
         )?;
+        // A data dir from before the cursors had their own key gets one here, like a first run;
+        // cursors handed out before then are refused (400) and the client starts its list again.
+        let cursor_key = secret_from(&vars, CURSOR_KEY, data_dir, CURSOR_KEY_FILE, &mut new_secrets)?;
         let settings = ServeSettings {
-            core: Settings::from_vars(&vars, webhook)?,
+            core: Settings::from_vars(&vars, Secrets::both(webhook, cursor_key))?,
             jwt_key: Hs256Key::with_rules(jwt, token_rules_from(&vars)?),
             jobs: JobSettings::from_vars(&vars)?,
             limits: ServerLimits::from_vars(&vars)?,

@@ -12,7 +12,7 @@ pub mod problem;
 pub mod routes;
 pub mod views;
 
-pub use routes::{Access, Route, ROUTES};
+pub use routes::{Access, Route, SecretUse, ROUTES};
 
 use crate::auth::{Authenticator, Caller};
 use crate::{App, Error};

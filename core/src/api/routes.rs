@@ -93,10 +93,30 @@ routes! {
     COMPUTE_DAILY_REPORT: "compute-daily-report", POST "/v1/reports/daily/{date}", Some("date"), Admin => endpoints::compute_daily_report;
 }
 
+/// The secrets a route's operation uses. Deployed, its function is given these and no other, so
+/// a function that is compromised or misconfigured cannot reveal a secret it never needed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct SecretUse {
+    /// Verifies the payment provider's `Webhook-Signature`.
+    pub webhook_secret: bool,
+    /// Signs and checks list cursors.
+    pub cursor_key: bool,
+}
+
 impl Route {
     /// The route named `function`, if there is one.
     pub fn named(function: &str) -> Option<&'static Route> {
         ROUTES.iter().copied().find(|route| route.function == function)
+    }
+
+    /// The secrets this route's operation uses: the webhook's its secret, the lists their cursors'
+    /// key. Written here, beside the routes, so that a new list route is given its key.
+    pub fn secrets(&self) -> SecretUse {
+        let lists = [&LIST_NOTIFICATIONS, &LIST_PRODUCTS, &LIST_ORDERS];
+        SecretUse {
+            webhook_secret: self == &PAYMENT_WEBHOOK,
+            cursor_key: lists.contains(&self),
+        }
     }
 }
 

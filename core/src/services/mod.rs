@@ -12,9 +12,9 @@ pub mod reports;
 
 use crate::auth::Authenticator;
 use crate::config::{Secret, Settings};
-use crate::crypto::hmac_sha256;
 use crate::domain::Timestamp;
 use crate::ports::{Clock, IdGenerator, Store};
+use crate::Error;
 use std::sync::Arc;
 
 /// Everything a request needs, built once at start-up and shared by every request. No global
@@ -26,9 +26,6 @@ pub struct App {
     pub ids: Arc<dyn IdGenerator>,
     pub settings: Settings,
     pub authenticator: Authenticator,
-    /// Signs list cursors; derived from the webhook secret so no extra secret must be managed
-    /// (rotating that secret only invalidates cursors in flight).
-    pub(crate) cursor_key: Secret,
 }
 
 impl App {
@@ -39,16 +36,32 @@ impl App {
         settings: Settings,
         authenticator: Authenticator,
     ) -> Self {
-        let cursor_key =
-            Secret::new(hmac_sha256(settings.webhook_secret.expose(), &[b"orderly list cursors v1"]).to_vec());
         App {
             store,
             clock,
             ids,
             settings,
             authenticator,
-            cursor_key,
         }
+    }
+
+    /// The payment provider's webhook secret. Missing only where this process was given no
+    /// secret for a route it serves, which is a deployment's bug: a 500, never a pass.
+    pub fn webhook_secret(&self) -> Result<&Secret, Error> {
+        self.settings
+            .secrets
+            .webhook_secret
+            .as_ref()
+            .ok_or_else(|| Error::Internal("this process holds no webhook secret".into()))
+    }
+
+    /// The key that signs list cursors; missing as [`App::webhook_secret`] may be.
+    pub fn cursor_key(&self) -> Result<&Secret, Error> {
+        self.settings
+            .secrets
+            .cursor_key
+            .as_ref()
+            .ok_or_else(|| Error::Internal("this process holds no cursor key".into()))
     }
 
     pub fn now(&self) -> Timestamp {

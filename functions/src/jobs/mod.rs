@@ -19,6 +19,7 @@ use lambda_http::Error;
 use crate::xray::{self, AwsCalls, XrayDaemon};
 use lambda_http::Context;
 use metrics_cloudwatch_embedded::lambda::service as emf;
+use orderly_core::api::SecretUse;
 use orderly_core::jobs::{Job, EXPIRE_ORDERS, NOTIFY, RELAY_EVENTS, REPORT_PREVIOUS_DAY};
 use orderly_core::metrics::{job_failed, job_processed};
 use orderly_core::services::{expiry, reports};
@@ -202,11 +203,12 @@ async fn invocation<T>(
 }
 
 /// Logging, the app and the X-Ray daemon (when traced), built once per cold start; bad
-/// configuration fails the cold start.
+/// configuration fails the cold start. No job verifies a webhook or signs a cursor, so a job is
+/// given no secret.
 async fn start(job: &'static Job) -> Result<(Arc<App>, Option<Arc<XrayDaemon>>), Error> {
     logging::init(job.function);
     let xray = XrayDaemon::from_environment();
-    match FunctionConfig::from_environment() {
+    match FunctionConfig::from_environment(SecretUse::default()).await {
         Ok(config) => Ok((Arc::new(config.app(xray.as_ref()).await), xray)),
         Err(error) => {
             tracing::error!(%error, "invalid configuration");

@@ -12,7 +12,7 @@ use lambda_http::{Body, Request, Response};
 use orderly_core::api::routes::UNROUTED_FUNCTION;
 use orderly_core::api::{Route, ROUTES};
 use orderly_core::auth::webhook;
-use orderly_core::config::Secret;
+use orderly_core::config::{Secret, Secrets};
 use orderly_core::domain::Timestamp;
 use orderly_core::ports::{Clock, SystemClock};
 use orderly_functions::xray::{AwsCalls, XrayDaemon};
@@ -25,8 +25,21 @@ use std::future::Future;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-/// The `PAYMENT_WEBHOOK_SECRET` the functions under test are configured with.
+/// The webhook secret payment-webhook is configured with (deployed, read from SSM).
 pub const WEBHOOK_SECRET: &str = "whsec_functions_handler_tests_0123456789";
+
+/// The key the list functions sign their cursors with (deployed, read from SSM).
+pub const CURSOR_KEY: &str = "cursor_key_functions_handler_tests_0123456789";
+
+/// The secrets the function serving `route` is given: those its route uses, as its cold start
+/// would read them, and no other.
+pub fn secrets_for(route: &Route) -> Secrets {
+    let uses = route.secrets();
+    Secrets {
+        webhook_secret: uses.webhook_secret.then(|| Secret::new(WEBHOOK_SECRET)),
+        cursor_key: uses.cursor_key.then(|| Secret::new(CURSOR_KEY)),
+    }
+}
 
 pub use orderly_store_dynamodb::local::client_for;
 
@@ -58,6 +71,11 @@ pub fn now() -> Timestamp {
 /// Invokes the `$default` route's function (`UNROUTED_FUNCTION`) with `event`, as the runtime does.
 pub async fn call_unrouted(event: &Value) -> Reply {
     invoke(UNROUTED_FUNCTION, event, None, orderly_functions::answer_unrouted).await
+}
+
+/// Invokes `function`, built by the test itself (not the harness's), as the runtime does.
+pub async fn call_function(function: &Function, name: &str, event: &Value) -> Reply {
+    invoke(name, event, None, |request| function.handle(request)).await
 }
 
 /// JSON event → `lambda_http::Request` (with Lambda's X-Ray trace header in its context, when
@@ -159,19 +177,17 @@ impl Harness {
             }
             None => client,
         };
-        let vars: HashMap<String, String> = [
-            ("TABLE_NAME", table_name.as_str()),
-            ("PAYMENT_WEBHOOK_SECRET", WEBHOOK_SECRET),
-        ]
-        .into_iter()
-        .chain(extra.iter().copied())
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
+        let vars: HashMap<String, String> = [("TABLE_NAME", table_name.as_str())]
+            .into_iter()
+            .chain(extra.iter().copied())
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         let functions = ROUTES
             .iter()
             .map(|route| {
                 let name = route.function;
-                let config = FunctionConfig::from_vars(&vars).unwrap_or_else(|e| panic!("{name}: configuration: {e}"));
+                let config = FunctionConfig::from_vars(&vars, secrets_for(route))
+                    .unwrap_or_else(|e| panic!("{name}: configuration: {e}"));
                 let function = Function::new(route, config.app_with(client.clone()));
                 let function = match &xray {
                     Some(daemon) => function.traced(Arc::clone(daemon)),
@@ -180,7 +196,8 @@ impl Harness {
                 (name, function)
             })
             .collect();
-        let app = FunctionConfig::from_vars(&vars)
+        // The jobs' app: no job verifies a webhook or signs a cursor, so it holds no secret.
+        let app = FunctionConfig::from_vars(&vars, Secrets::default())
             .unwrap_or_else(|e| panic!("configuration: {e}"))
             .app_with(client.clone());
         Harness {

@@ -15,6 +15,7 @@ fn orderly(dir: &Path) -> Command {
     command
         .env_remove("ORDERLY_JWT_SECRET")
         .env_remove("PAYMENT_WEBHOOK_SECRET")
+        .env_remove("ORDERLY_CURSOR_KEY")
         .env_remove("ORDER_TTL_SECONDS")
         .env_remove("CURRENCY")
         .env_remove("ORDERLY_JWT_ISSUER")
@@ -83,6 +84,7 @@ fn an_invalid_setting_stops_the_process_at_once_naming_the_variable() {
         ("CURRENCY", "EURO"),
         ("ORDERLY_JWT_SECRET", ""),
         ("PAYMENT_WEBHOOK_SECRET", ""),
+        ("ORDERLY_CURSOR_KEY", ""),
         ("ORDERLY_JWT_ISSUER", ""),
         ("ORDERLY_JWT_ISSUER", "https://issuer.example "),
         ("ORDERLY_JWT_AUDIENCE", ""),
@@ -129,7 +131,7 @@ async fn the_first_run_needs_no_setup_and_the_tools_use_its_secrets() {
     let dir = tempfile::tempdir().expect("tempdir");
     let (mut child, addr, _lines) = serve(dir.path());
     let data = dir.path().join("data");
-    for file in ["jwt-secret", "webhook-secret"] {
+    for file in ["jwt-secret", "webhook-secret", "cursor-key"] {
         let meta = std::fs::metadata(data.join(file)).unwrap_or_else(|e| panic!("{file} was not generated: {e}"));
         #[cfg(unix)]
         assert_eq!(
@@ -218,6 +220,81 @@ async fn the_first_run_needs_no_setup_and_the_tools_use_its_secrets() {
         .expect("order JSON");
     assert_eq!(order["status"], "paid");
     assert!(order["paid_at"].is_string());
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+/// A data dir from before the cursors had their own key: its first start under this version
+/// generates the key beside the other secrets, owner-only and unlike the webhook secret, and
+/// leaves those as they were; a restart keeps it, so a cursor handed out before still works.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_older_data_dir_gets_its_own_cursor_key_once_and_keeps_it() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data");
+    std::fs::create_dir_all(&data).expect("data dir");
+    let (jwt, webhook) = ("a".repeat(64), "b".repeat(64));
+    for (file, secret) in [("jwt-secret", &jwt), ("webhook-secret", &webhook)] {
+        std::fs::write(data.join(file), secret).expect("an older run's secret");
+    }
+
+    let (mut child, addr, _lines) = serve(dir.path());
+    let key = std::fs::read_to_string(data.join("cursor-key")).expect("cursor-key was not generated");
+    #[cfg(unix)]
+    assert_eq!(
+        std::os::unix::fs::PermissionsExt::mode(
+            &std::fs::metadata(data.join("cursor-key")).expect("meta").permissions()
+        ) & 0o777,
+        0o600
+    );
+    assert!(key.trim().len() >= 64, "too short to be a real key: {key:?}");
+    assert_ne!(key.trim(), webhook);
+    assert_eq!(
+        std::fs::read_to_string(data.join("webhook-secret")).expect("read"),
+        webhook
+    );
+    assert_eq!(std::fs::read_to_string(data.join("jwt-secret")).expect("read"), jwt);
+
+    let admin = orderly(dir.path())
+        .args(["token", "--sub", "cursor-admin", "--admin", "--data-dir"])
+        .arg(&data)
+        .output()
+        .expect("token");
+    let admin = String::from_utf8_lossy(&admin.stdout).trim().to_string();
+    let http = reqwest::Client::builder().no_proxy().build().expect("client");
+    for sku in ["CURSOR-1", "CURSOR-2"] {
+        let created = http
+            .post(format!("http://{addr}/v1/products"))
+            .bearer_auth(&admin)
+            .json(&json!({"sku": sku, "name": "Tea", "price_cents": 100, "stock": 1}))
+            .send()
+            .await
+            .expect("create product");
+        assert_eq!(created.status(), 201);
+    }
+    let page: Value = http
+        .get(format!("http://{addr}/v1/products?limit=1"))
+        .send()
+        .await
+        .expect("list")
+        .json()
+        .await
+        .expect("list JSON");
+    let cursor = page["next_cursor"].as_str().expect("a next page").to_string();
+    let _ = child.kill();
+    let _ = child.wait();
+
+    let (mut child, addr, _lines) = serve(dir.path());
+    assert_eq!(
+        std::fs::read_to_string(data.join("cursor-key")).expect("read"),
+        key,
+        "the key is kept"
+    );
+    let next = http
+        .get(format!("http://{addr}/v1/products?limit=1&cursor={cursor}"))
+        .send()
+        .await
+        .expect("list");
+    assert_eq!(next.status(), 200, "a cursor of the previous run");
     let _ = child.kill();
     let _ = child.wait();
 }

@@ -16,7 +16,7 @@ use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Method};
 use orderly_core::api::{self, ApiRequest};
 use orderly_core::auth::{Authenticator, Hs256Key};
-use orderly_core::config::Secret;
+use orderly_core::config::{Secret, Secrets};
 use orderly_core::domain::{OrderEvent, OrderEventType, OrderId, Timestamp, UserId};
 use orderly_core::ports::{Clock, SystemClock, UlidGenerator};
 use orderly_core::services::{expiry, notifications};
@@ -155,7 +155,11 @@ async fn harness(clock: Arc<dyn Clock>) -> (Harness, Settings) {
     let client = aws_sdk_dynamodb::Client::from_conf(config);
     let name = format!("orderly-trips-{}", ulid::Ulid::new().to_string().to_lowercase());
     table::create_table(&client, &name).await.expect("create table");
-    let settings = Settings::from_vars(&HashMap::new(), Secret::new("round-trip-webhook")).expect("settings");
+    let settings = Settings::from_vars(
+        &HashMap::new(),
+        Secrets::both(Secret::new("round-trip-webhook"), Secret::new("round-trip-cursors")),
+    )
+    .expect("settings");
     let key = Hs256Key::new(Secret::new("round-trip-jwt"));
     let app = App::new(
         Arc::new(DynamoStore::new(client, name)),
@@ -305,7 +309,11 @@ async fn every_operation_meets_its_round_trip_target() {
     let keyed_id = keyed["id"].as_str().expect("keyed id");
     let event = json!({"id": "evt-rt", "type": "payment.succeeded", "order_id": keyed_id, "amount_cents": keyed["total_cents"], "currency": "USD"});
     let now = orderly_core::ports::Clock::now(&SystemClock);
-    let signature = orderly_core::auth::webhook::sign(&settings.webhook_secret, event.to_string().as_bytes(), now);
+    let signature = orderly_core::auth::webhook::sign(
+        settings.secrets.webhook_secret.as_ref().expect("webhook secret"),
+        event.to_string().as_bytes(),
+        now,
+    );
     let (status, _) = h
         .call(
             "POST /v1/payments/webhook",

@@ -19,15 +19,16 @@ pub async fn get(app: &App, caller: &Caller) -> Result<ApiResponse, Error> {
 const NOTIFICATIONS: &str = "notifications";
 
 pub async fn notifications(app: &App, caller: &Caller, request: &ApiRequest) -> Result<ApiResponse, Error> {
+    let key = app.cursor_key()?;
     let query = list_query(&request.query)?;
     let owner = caller.user_id.as_str();
     let before = match &query.cursor {
         None => None,
-        Some(text) => Some(cursor::decode(&app.cursor_key, NOTIFICATIONS, owner, text)?),
+        Some(text) => Some(cursor::decode(key, NOTIFICATIONS, owner, text)?),
     };
     let (page, more) = notifications::notifications_of(app, &caller.user_id, before.as_deref(), query.limit).await?;
     let next_cursor = match (more, page.last()) {
-        (true, Some(last)) => Some(cursor::encode(&app.cursor_key, NOTIFICATIONS, owner, &last.id)),
+        (true, Some(last)) => Some(cursor::encode(key, NOTIFICATIONS, owner, &last.id)),
         _ => None,
     };
     let items = page.iter().map(NotificationView::new).collect();

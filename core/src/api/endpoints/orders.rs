@@ -128,12 +128,13 @@ pub async fn get(app: &App, caller: &Caller, param: &str) -> Result<ApiResponse,
 }
 
 pub async fn list(app: &App, caller: &Caller, request: &ApiRequest) -> Result<ApiResponse, Error> {
+    let key = app.cursor_key()?;
     let query = list_query(&request.query)?;
     let owner = caller.user_id.as_str();
     let before = match &query.cursor {
         None => None,
         Some(text) => {
-            let position = cursor::decode(&app.cursor_key, LIST, owner, text)?;
+            let position = cursor::decode(key, LIST, owner, text)?;
             Some(
                 OrderId::parse(&position)
                     .map_err(|_| Error::invalid("cursor", "is not a valid cursor for this list"))?,
@@ -142,7 +143,7 @@ pub async fn list(app: &App, caller: &Caller, request: &ApiRequest) -> Result<Ap
     };
     let (page, more) = orders::orders_of(app, &caller.user_id, before.as_ref(), query.limit).await?;
     let next_cursor = match (more, page.last()) {
-        (true, Some(last)) => Some(cursor::encode(&app.cursor_key, LIST, owner, last.id.as_str())),
+        (true, Some(last)) => Some(cursor::encode(key, LIST, owner, last.id.as_str())),
         _ => None,
     };
     let now = app.now();

@@ -44,7 +44,7 @@ fn rejection(error: &Error) -> Option<WebhookRejection> {
 pub async fn webhook(app: &App, request: &ApiRequest) -> Result<ApiResponse, Error> {
     // The signature is this route's authentication, so it is checked before anything else.
     let signature = header_text(request, "Webhook-Signature").unwrap_or(None);
-    verify_signature(&app.settings.webhook_secret, signature, &request.body, app.now()).map_err(|e| {
+    verify_signature(app.webhook_secret()?, signature, &request.body, app.now()).map_err(|e| {
         let reason = signature_reason(e);
         // The reason only: never the header's value or the body.
         tracing::info!(reason, "webhook rejected");

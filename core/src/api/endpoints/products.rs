@@ -55,11 +55,12 @@ pub async fn create(app: &App, request: &ApiRequest) -> Result<ApiResponse, Erro
 }
 
 pub async fn list(app: &App, request: &ApiRequest) -> Result<ApiResponse, Error> {
+    let key = app.cursor_key()?;
     let query = list_query(&request.query)?;
     let after = match &query.cursor {
         None => None,
         Some(text) => {
-            let position = cursor::decode(&app.cursor_key, LIST, "", text)?;
+            let position = cursor::decode(key, LIST, "", text)?;
             Some(
                 ProductId::parse(&position)
                     .map_err(|_| Error::invalid("cursor", "is not a valid cursor for this list"))?,
@@ -68,7 +69,7 @@ pub async fn list(app: &App, request: &ApiRequest) -> Result<ApiResponse, Error>
     };
     let (products, more) = catalog::active_products(app, after.as_ref(), query.limit).await?;
     let next_cursor = match (more, products.last()) {
-        (true, Some(last)) => Some(cursor::encode(&app.cursor_key, LIST, "", last.id.as_str())),
+        (true, Some(last)) => Some(cursor::encode(key, LIST, "", last.id.as_str())),
         _ => None,
     };
     let items = products
