@@ -9,8 +9,13 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 
 const TAG_LEN: usize = 16;
+/// The longest position a cursor is made for: positions are ids (26-character ULIDs), and a cursor
+/// for any position up to this long fits in [`MAX_CURSOR_LEN`], so every cursor issued reads back.
+pub const MAX_POSITION_LEN: usize = 128;
 const MAX_CURSOR_LEN: usize = 256;
 
+/// A cursor for `position`, at most [`MAX_POSITION_LEN`] bytes (a longer one would be refused by
+/// [`decode`]).
 pub fn encode(key: &Secret, list: &str, owner: &str, position: &str) -> String {
     let tag = hmac_sha256(
         key.expose(),
@@ -54,6 +59,15 @@ mod tests {
         assert!(decode(&key, "orders", "bob", &cursor).is_err());
         assert!(decode(&key, "products", "ada", &cursor).is_err());
         assert!(decode(&Secret::new("other"), "orders", "ada", &cursor).is_err());
+    }
+
+    #[test]
+    fn a_cursor_for_the_longest_position_reads_back() {
+        let key = Secret::new("k");
+        let longest = "\u{10FFFF}".repeat(MAX_POSITION_LEN / 4);
+        assert_eq!(longest.len(), MAX_POSITION_LEN);
+        let cursor = encode(&key, "orders", "ada", &longest);
+        assert_eq!(decode(&key, "orders", "ada", &cursor).ok(), Some(longest));
     }
 
     #[test]

@@ -1,0 +1,162 @@
+//! API Gateway's side: HTTP API (payload 2.0) events as API Gateway builds them, with everything a
+//! client controls taken from the input (the path parameter, the query string, header values, the
+//! body, base64 or not) and the JWT authorizer's claims too, read by lambda_http and mapped to the
+//! core's request as the deployed functions do, then answered on the in-memory store. The answer
+//! is never a 5xx and every error is problem+json.
+//!
+//! The input: one byte choosing the function, one of flags (base64 body, admin), then the path
+//! parameter, the query string, header lines (`name: value`), the body and the caller's `sub`,
+//! separated by 0xFF bytes. API Gateway percent-encodes the path and passes only header values a
+//! client could send (visible ASCII), and sets `Host` and `X-Forwarded-*` itself, so the event is
+//! built that way: lambda_http panics on an event whose path is no URI or whose Host is no domain,
+//! neither of which API Gateway sends (both found by this target, and left to lambda_http).
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use orderly_core::api::ROUTES;
+use orderly_core::auth::Authenticator;
+use orderly_core::config::{Secret, Secrets};
+use orderly_core::domain::Timestamp;
+use orderly_core::ports::{FixedClock, UlidGenerator};
+use orderly_core::{App, Settings};
+use orderly_functions::Function;
+use serde_json::{json, Map, Value};
+use std::collections::HashMap;
+use std::sync::{Arc, OnceLock};
+
+fn runtime() -> &'static tokio::runtime::Runtime {
+    static RUNTIME: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
+    RUNTIME.get_or_init(|| {
+        // As the template sets it for every function.
+        std::env::set_var("AWS_LAMBDA_HTTP_IGNORE_STAGE_IN_PATH", "true");
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("a runtime")
+    })
+}
+
+/// Percent-encodes all but RFC 3986's unreserved characters (and, in a query, `=` and `&`).
+fn percent_encoded(text: &str, query: bool) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => char::from(b).to_string(),
+            b'=' | b'&' if query => char::from(b).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+fn base64(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for chunk in bytes.chunks(3) {
+        let n = chunk
+            .iter()
+            .enumerate()
+            .fold(0u32, |n, (i, b)| n | u32::from(*b) << (16 - 8 * i));
+        for i in 0..4 {
+            out.push(if i <= chunk.len() {
+                char::from(ALPHABET[(n >> (18 - 6 * i) & 63) as usize])
+            } else {
+                '='
+            });
+        }
+    }
+    out
+}
+
+fuzz_target!(|data: &[u8]| {
+    let runtime = runtime();
+    let [route, flags, rest @ ..] = data else {
+        return;
+    };
+    let route = &ROUTES[usize::from(*route) % ROUTES.len()];
+    let mut parts = rest.split(|b| *b == 0xFF);
+    let mut text = || String::from_utf8_lossy(parts.next().unwrap_or_default()).into_owned();
+    let (parameter, query, header_lines, body, sub) = (text(), text(), text(), text(), text());
+
+    let raw_path = match route.path_parameter {
+        Some(name) => route
+            .path
+            .replace(&format!("{{{name}}}"), &percent_encoded(&parameter, false)),
+        None => route.path.to_string(),
+    };
+    let mut headers = Map::new();
+    for line in header_lines.lines() {
+        let Some((name, value)) = line.split_once(':') else {
+            continue;
+        };
+        let name = name.trim().to_ascii_lowercase();
+        // API Gateway sets these itself: the API's own domain and https.
+        if name == "host" || name.starts_with("x-forwarded-") {
+            continue;
+        }
+        let visible = |c: char| c == ' ' || c.is_ascii_graphic();
+        if !name.is_empty() && name.chars().all(|c| c.is_ascii_graphic() && c != ':') && value.chars().all(visible) {
+            headers.insert(name, Value::from(value.trim()));
+        }
+    }
+    headers.insert("host".into(), Value::from("fuzz.execute-api.us-east-1.amazonaws.com"));
+    headers.insert("x-forwarded-proto".into(), Value::from("https"));
+    let mut claims = Map::new();
+    claims.insert("sub".into(), Value::from(sub));
+    if flags & 2 != 0 {
+        claims.insert("cognito:groups".into(), Value::from("[admin]"));
+    }
+    let mut path_parameters = Map::new();
+    if let Some(name) = route.path_parameter {
+        path_parameters.insert(name.into(), Value::from(parameter));
+    }
+    let base64_body = flags & 1 != 0;
+    let event = json!({
+        "version": "2.0",
+        "routeKey": format!("{} {}", route.method, route.path),
+        "rawPath": raw_path,
+        "rawQueryString": percent_encoded(&query, true),
+        "headers": headers,
+        "pathParameters": path_parameters,
+        "requestContext": {
+            "accountId": "000000000000",
+            "apiId": "fuzz",
+            "authorizer": {"jwt": {"claims": claims, "scopes": null}},
+            "domainName": "fuzz.execute-api.us-east-1.amazonaws.com",
+            "domainPrefix": "fuzz",
+            "http": {"method": route.method.as_str(), "path": raw_path, "protocol": "HTTP/1.1",
+                     "sourceIp": "127.0.0.1", "userAgent": "fuzz"},
+            "requestId": "fuzz-request",
+            "routeKey": format!("{} {}", route.method, route.path),
+            "stage": "$default",
+            "time": "28/Nov/2026:00:00:00 +0000",
+            "timeEpoch": 1_795_000_000_000_i64
+        },
+        "body": if base64_body { base64(body.as_bytes()) } else { body },
+        "isBase64Encoded": base64_body
+    });
+    let Ok(request) = lambda_http::request::from_str(&event.to_string()) else {
+        return;
+    };
+    let clock = Arc::new(FixedClock::at(Timestamp::from_millis(1_795_000_000_000)));
+    let secrets = Secrets::both(Secret::new("whsec_fuzz_0123456789"), Secret::new("fuzz-cursor-key"));
+    let settings = Settings::from_vars(&HashMap::new(), secrets).expect("the default settings");
+    let app = App::new(
+        Arc::new(orderly_store_memory::MemoryStore::new()),
+        clock.clone(),
+        Arc::new(UlidGenerator::new(clock)),
+        settings,
+        Authenticator::GatewayClaims,
+    );
+    let function = Function::new(route, app);
+    let Ok(response) = runtime.block_on(function.handle(request));
+    let status = response.status().as_u16();
+    assert!(status < 500, "{status} from {}", route.function);
+    if status >= 400 {
+        let content_type = response.headers().get("content-type").and_then(|v| v.to_str().ok());
+        assert_eq!(
+            content_type,
+            Some("application/problem+json"),
+            "{status} from {}",
+            route.function
+        );
+    }
+});
