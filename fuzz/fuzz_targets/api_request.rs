@@ -7,6 +7,8 @@
 //! input's own Authorization header), then the path parameter, the query, header lines
 //! (`name: value`) and the body, separated by 0xFF bytes.
 #![no_main]
+// A test harness: its set-up failing is the run failing, with the message.
+#![allow(clippy::expect_used)]
 
 use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue};
@@ -26,6 +28,7 @@ const NOW_MILLIS: i64 = 1_795_000_000_000;
 /// store, so that a failure depends on its own input alone and reproduces from it.
 struct Harness {
     runtime: tokio::runtime::Runtime,
+    settings: Settings,
     key: Hs256Key,
     admin: String,
     buyer: String,
@@ -49,8 +52,11 @@ fn harness() -> &'static Harness {
             .enable_all()
             .build()
             .expect("a runtime");
+        let secrets = Secrets::both(Secret::new("whsec_fuzz_0123456789"), Secret::new("fuzz-cursor-key"));
+        let settings = Settings::from_vars(&HashMap::new(), secrets).expect("the default settings");
         Harness {
             runtime,
+            settings,
             key,
             admin,
             buyer,
@@ -58,16 +64,14 @@ fn harness() -> &'static Harness {
     })
 }
 
-fn fresh_app(key: &Hs256Key) -> App {
+fn fresh_app(h: &Harness) -> App {
     let clock = Arc::new(FixedClock::at(Timestamp::from_millis(NOW_MILLIS)));
-    let secrets = Secrets::both(Secret::new("whsec_fuzz_0123456789"), Secret::new("fuzz-cursor-key"));
-    let settings = Settings::from_vars(&HashMap::new(), secrets).expect("the default settings");
     App::new(
         Arc::new(orderly_store_memory::MemoryStore::new()),
         clock.clone(),
         Arc::new(UlidGenerator::new(clock)),
-        settings,
-        Authenticator::Hs256(key.clone()),
+        h.settings.clone(),
+        Authenticator::Hs256(h.key.clone()),
     )
 }
 
@@ -120,7 +124,7 @@ fuzz_target!(|data: &[u8]| {
         body,
         verified_claims: None,
     };
-    let response = h.runtime.block_on(api::handle(&fresh_app(&h.key), request));
+    let response = h.runtime.block_on(api::handle(&fresh_app(h), request));
     let status = response.status().as_u16();
     assert!(
         status < 500,

@@ -11,6 +11,8 @@
 //! built that way: lambda_http panics on an event whose path is no URI or whose Host is no domain,
 //! neither of which API Gateway sends (both found by this target, and left to lambda_http).
 #![no_main]
+// A test harness: its set-up failing is the run failing, with the message.
+#![allow(clippy::expect_used)]
 
 use libfuzzer_sys::fuzz_target;
 use orderly_core::api::ROUTES;
@@ -24,15 +26,21 @@ use serde_json::{json, Map, Value};
 use std::collections::HashMap;
 use std::sync::{Arc, OnceLock};
 
-fn runtime() -> &'static tokio::runtime::Runtime {
-    static RUNTIME: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
-    RUNTIME.get_or_init(|| {
+/// What every input shares: the runtime and the settings. Each input gets a fresh app and store.
+fn harness() -> &'static (tokio::runtime::Runtime, Settings) {
+    static HARNESS: OnceLock<(tokio::runtime::Runtime, Settings)> = OnceLock::new();
+    HARNESS.get_or_init(|| {
         // As the template sets it for every function.
         std::env::set_var("AWS_LAMBDA_HTTP_IGNORE_STAGE_IN_PATH", "true");
-        tokio::runtime::Builder::new_current_thread()
+        let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
-            .expect("a runtime")
+            .expect("a runtime");
+        let secrets = Secrets::both(Secret::new("whsec_fuzz_0123456789"), Secret::new("fuzz-cursor-key"));
+        (
+            runtime,
+            Settings::from_vars(&HashMap::new(), secrets).expect("the default settings"),
+        )
     })
 }
 
@@ -67,7 +75,7 @@ fn base64(bytes: &[u8]) -> String {
 }
 
 fuzz_target!(|data: &[u8]| {
-    let runtime = runtime();
+    let (runtime, settings) = harness();
     let [route, flags, rest @ ..] = data else {
         return;
     };
@@ -137,13 +145,11 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     let clock = Arc::new(FixedClock::at(Timestamp::from_millis(1_795_000_000_000)));
-    let secrets = Secrets::both(Secret::new("whsec_fuzz_0123456789"), Secret::new("fuzz-cursor-key"));
-    let settings = Settings::from_vars(&HashMap::new(), secrets).expect("the default settings");
     let app = App::new(
         Arc::new(orderly_store_memory::MemoryStore::new()),
         clock.clone(),
         Arc::new(UlidGenerator::new(clock)),
-        settings,
+        settings.clone(),
         Authenticator::GatewayClaims,
     );
     let function = Function::new(route, app);
