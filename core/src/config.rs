@@ -120,13 +120,13 @@ impl Settings {
                 })?,
         };
         let reservation_limit = ReservationLimit {
-            unpaid_orders: count(
+            unpaid_orders: whole_number(
                 vars,
                 MAX_UNPAID_ORDERS_PER_USER,
                 Self::DEFAULT_MAX_UNPAID_ORDERS_PER_USER,
                 1..=Self::HIGHEST_MAX_UNPAID_ORDERS_PER_USER,
             )?,
-            reserved_units: count(
+            reserved_units: whole_number(
                 vars,
                 MAX_RESERVED_UNITS_PER_USER,
                 Self::DEFAULT_MAX_RESERVED_UNITS_PER_USER,
@@ -150,17 +150,21 @@ impl Settings {
     }
 }
 
-/// A whole number within `range`, or `default` when the variable is unset.
-fn count(
+/// A whole number within `range`, or `default` when the variable is unset; anything else is
+/// refused naming the variable and the range. Every shape reads its numeric settings with it.
+pub fn whole_number<T>(
     vars: &HashMap<String, String>,
     variable: &'static str,
-    default: u32,
-    range: RangeInclusive<u32>,
-) -> Result<u32, ConfigError> {
+    default: T,
+    range: RangeInclusive<T>,
+) -> Result<T, ConfigError>
+where
+    T: std::str::FromStr + PartialOrd + std::fmt::Display,
+{
     let Some(text) = vars.get(variable) else {
         return Ok(default);
     };
-    text.parse::<u32>().ok().filter(|n| range.contains(n)).ok_or_else(|| {
+    text.parse::<T>().ok().filter(|n| range.contains(n)).ok_or_else(|| {
         ConfigError::new(
             variable,
             format!(
@@ -170,6 +174,33 @@ fn count(
             ),
         )
     })
+}
+
+/// A duration in whole milliseconds within `range`, or `default` when the variable is unset.
+pub fn milliseconds(
+    vars: &HashMap<String, String>,
+    variable: &'static str,
+    default: std::time::Duration,
+    range: RangeInclusive<u64>,
+) -> Result<std::time::Duration, ConfigError> {
+    match vars.get(variable) {
+        None => Ok(default),
+        Some(text) => text
+            .parse::<u64>()
+            .ok()
+            .filter(|ms| range.contains(ms))
+            .map(std::time::Duration::from_millis)
+            .ok_or_else(|| {
+                ConfigError::new(
+                    variable,
+                    format!(
+                        "must be a whole number of milliseconds from {} to {}, got {text:?}",
+                        range.start(),
+                        range.end()
+                    ),
+                )
+            }),
+    }
 }
 
 #[cfg(test)]

@@ -3,6 +3,7 @@
 //! start-up, like every setting; without them a client that sends nothing, or half a request,
 //! holds a connection (and a file descriptor) for ever, and enough such clients stop the server.
 
+use orderly_core::config::whole_number;
 use orderly_core::ConfigError;
 use std::collections::HashMap;
 use std::time::Duration;
@@ -64,20 +65,7 @@ impl ServerLimits {
             header_timeout: millis(vars, HEADER_TIMEOUT_MS, defaults.header_timeout)?,
             body_timeout: millis(vars, BODY_TIMEOUT_MS, defaults.body_timeout)?,
             keep_alive_timeout: millis(vars, KEEP_ALIVE_TIMEOUT_MS, defaults.keep_alive_timeout)?,
-            max_connections: match vars.get(MAX_CONNECTIONS) {
-                None => defaults.max_connections,
-                Some(text) => text
-                    .trim()
-                    .parse::<usize>()
-                    .ok()
-                    .filter(|n| (1..=MOST_CONNECTIONS).contains(n))
-                    .ok_or_else(|| {
-                        ConfigError::new(
-                            MAX_CONNECTIONS,
-                            format!("must be a whole number from 1 to {MOST_CONNECTIONS}, got {text:?}"),
-                        )
-                    })?,
-            },
+            max_connections: whole_number(vars, MAX_CONNECTIONS, defaults.max_connections, 1..=MOST_CONNECTIONS)?,
             shutdown_timeout: millis(vars, SHUTDOWN_TIMEOUT_MS, defaults.shutdown_timeout)?,
         })
     }
@@ -86,21 +74,7 @@ impl ServerLimits {
 /// A duration in whole milliseconds from `SHORTEST_MS` to `LONGEST_MS`; anything else is refused
 /// by name.
 fn millis(vars: &HashMap<String, String>, variable: &'static str, default: Duration) -> Result<Duration, ConfigError> {
-    match vars.get(variable) {
-        None => Ok(default),
-        Some(text) => text
-            .trim()
-            .parse::<u64>()
-            .ok()
-            .filter(|ms| (SHORTEST_MS..=LONGEST_MS).contains(ms))
-            .map(Duration::from_millis)
-            .ok_or_else(|| {
-                ConfigError::new(
-                    variable,
-                    format!("must be a whole number of milliseconds from {SHORTEST_MS} to {LONGEST_MS}, got {text:?}"),
-                )
-            }),
-    }
+    orderly_core::config::milliseconds(vars, variable, default, SHORTEST_MS..=LONGEST_MS)
 }
 
 #[cfg(test)]

@@ -66,20 +66,12 @@ impl SdkTimeouts {
             connect: millis(vars, CONNECT_TIMEOUT_MS, defaults.connect)?,
             attempt: millis(vars, ATTEMPT_TIMEOUT_MS, defaults.attempt)?,
             operation: millis(vars, OPERATION_TIMEOUT_MS, defaults.operation)?,
-            max_attempts: match vars.get(MAX_ATTEMPTS) {
-                None => defaults.max_attempts,
-                Some(text) => text
-                    .trim()
-                    .parse::<u32>()
-                    .ok()
-                    .filter(|n| (1..=MOST_ATTEMPTS).contains(n))
-                    .ok_or_else(|| {
-                        ConfigError::new(
-                            MAX_ATTEMPTS,
-                            format!("must be a whole number from 1 to {MOST_ATTEMPTS}, got {text:?}"),
-                        )
-                    })?,
-            },
+            max_attempts: orderly_core::config::whole_number(
+                vars,
+                MAX_ATTEMPTS,
+                defaults.max_attempts,
+                1..=MOST_ATTEMPTS,
+            )?,
         };
         if timeouts.operation < timeouts.attempt {
             return Err(ConfigError::new(
@@ -95,21 +87,7 @@ impl SdkTimeouts {
 }
 
 fn millis(vars: &HashMap<String, String>, variable: &'static str, default: Duration) -> Result<Duration, ConfigError> {
-    match vars.get(variable) {
-        None => Ok(default),
-        Some(text) => text
-            .trim()
-            .parse::<u64>()
-            .ok()
-            .filter(|ms| (1..=LONGEST_MS).contains(ms))
-            .map(Duration::from_millis)
-            .ok_or_else(|| {
-                ConfigError::new(
-                    variable,
-                    format!("must be a whole number of milliseconds from 1 to {LONGEST_MS}, got {text:?}"),
-                )
-            }),
-    }
+    orderly_core::config::milliseconds(vars, variable, default, 1..=LONGEST_MS)
 }
 
 /// HTTPS for the SDK: rustls with ring, trusting the system's root certificates.
