@@ -20,7 +20,7 @@ use orderly_core::services::payments::{self, PaymentEvent, PaymentOutcome};
 use orderly_core::services::{expiry, notifications, profiles, relay, reports};
 use orderly_core::{App, Error, Settings};
 use orderly_store_memory::MemoryStore;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use tokio::sync::Barrier;
@@ -64,18 +64,19 @@ impl Shop {
         let gated = RaceGate {
             inner: memory.clone(),
             gate: Barrier::new(racers),
-            unavailable_for: Mutex::new(None),
+            unavailable_for: Mutex::default(),
         };
         Shop::on(Arc::new(gated), memory)
     }
 
-    /// A shop whose store cannot expire `order` (it answers "unavailable"), and works otherwise.
-    fn failing_to_expire(order: &Mutex<Option<OrderId>>) -> (Self, Arc<RaceGate>) {
+    /// A shop whose store cannot expire the orders named in its `unavailable_for` (it answers
+    /// "unavailable"), and works otherwise.
+    fn failing_to_expire() -> (Self, Arc<RaceGate>) {
         let memory = MemoryStore::new();
         let store = Arc::new(RaceGate {
             inner: memory.clone(),
             gate: Barrier::new(1),
-            unavailable_for: Mutex::new(order.lock().unwrap_or_else(|e| e.into_inner()).clone()),
+            unavailable_for: Mutex::default(),
         });
         (Shop::on(store.clone(), memory), store)
     }
@@ -935,13 +936,12 @@ async fn the_sweep_expires_only_overdue_unpaid_orders_and_returns_their_stock_on
 
 #[tokio::test]
 async fn an_order_the_store_fails_on_holds_back_no_other_and_is_expired_by_the_next_run() {
-    let no_order = Mutex::new(None);
-    let (shop, store) = Shop::failing_to_expire(&no_order);
+    let (shop, store) = Shop::failing_to_expire();
     let teapot = shop.product(10).await;
     let ada = buyer("ada");
     let first = shop.order(&ada, &[(&teapot.id, 1)]).await;
     let behind = shop.order(&ada, &[(&teapot.id, 2)]).await;
-    *store.unavailable_for.lock().unwrap_or_else(|e| e.into_inner()) = Some(first.id.clone());
+    store.unavailable(&first);
     shop.advance(TTL_SECONDS);
 
     let sweep = expiry::expire_overdue_orders(&shop.app, shop.now())
@@ -964,12 +964,44 @@ async fn an_order_the_store_fails_on_holds_back_no_other_and_is_expired_by_the_n
     assert_eq!(shop.stored(&first).await.status, OrderStatus::PendingPayment);
     assert_eq!(shop.stock(&teapot).await, 9);
 
-    *store.unavailable_for.lock().unwrap_or_else(|e| e.into_inner()) = None;
+    store.available_again();
     let next = expiry::expire_overdue_orders(&shop.app, shop.now())
         .await
         .expect("the next run");
     assert_eq!((next.expired, next.failed), (1, 0));
     assert_eq!(shop.stock(&teapot).await, 10);
+}
+
+#[tokio::test]
+async fn a_full_page_of_orders_the_store_fails_on_holds_back_none_behind_it() {
+    let (shop, store) = Shop::failing_to_expire();
+    let teapot = shop.product(1_000).await;
+    // One buyer each: a buyer may hold only so many unpaid orders.
+    let mut failing = Vec::new();
+    for n in 0..expiry::PAGE {
+        let order = shop.order(&buyer(&format!("stuck-{n}")), &[(&teapot.id, 1)]).await;
+        store.unavailable(&order);
+        failing.push(order);
+    }
+    shop.advance(1);
+    let behind = shop.order(&buyer("behind"), &[(&teapot.id, 1)]).await;
+    shop.advance(TTL_SECONDS);
+
+    let sweep = expiry::expire_overdue_orders(&shop.app, shop.now())
+        .await
+        .expect("a sweep");
+
+    assert_eq!(
+        (sweep.expired, sweep.failed),
+        (1, expiry::PAGE),
+        "each order the store failed on counts once; {sweep:?}"
+    );
+    assert_eq!(
+        shop.stored(&behind).await.status,
+        OrderStatus::Expired,
+        "the order behind a page of failures is expired"
+    );
+    assert_eq!(shop.stored(&failing[0]).await.status, OrderStatus::PendingPayment);
 }
 
 #[tokio::test]
@@ -1175,7 +1207,19 @@ async fn the_scheduled_report_is_the_previous_days_and_a_rerun_changes_nothing()
 struct RaceGate {
     inner: MemoryStore,
     gate: Barrier,
-    unavailable_for: Mutex<Option<OrderId>>,
+    unavailable_for: Mutex<HashSet<OrderId>>,
+}
+
+impl RaceGate {
+    fn unavailable(&self, order: &Order) {
+        self.unavailable_for
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(order.id.clone());
+    }
+    fn available_again(&self) {
+        self.unavailable_for.lock().unwrap_or_else(|e| e.into_inner()).clear();
+    }
 }
 
 #[async_trait]
@@ -1233,11 +1277,21 @@ impl OrderStore for RaceGate {
     async fn orders_of(&self, user: &UserId, before: Option<&OrderId>, limit: usize) -> Result<Vec<Order>, StoreError> {
         self.inner.orders_of(user, before, limit).await
     }
-    async fn overdue_orders(&self, cutoff: Timestamp, limit: usize) -> Result<Vec<Order>, StoreError> {
-        self.inner.overdue_orders(cutoff, limit).await
+    async fn overdue_orders(
+        &self,
+        cutoff: Timestamp,
+        after: Option<&Order>,
+        limit: usize,
+    ) -> Result<Vec<Order>, StoreError> {
+        self.inner.overdue_orders(cutoff, after, limit).await
     }
     async fn expire_order(&self, order: &Order, now: Timestamp, event: &OrderEvent) -> Result<Order, StoreError> {
-        if self.unavailable_for.lock().unwrap_or_else(|e| e.into_inner()).as_ref() == Some(&order.id) {
+        if self
+            .unavailable_for
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .contains(&order.id)
+        {
             return Err(StoreError::Unavailable("throttled".into()));
         }
         self.inner.expire_order(order, now, event).await

@@ -93,7 +93,7 @@ impl OrderStore for StubStore {
     async fn cancel_order(&self, _: &Order, _: Timestamp, _: &OrderEvent) -> Result<Order, StoreError> {
         Err(unused())
     }
-    async fn overdue_orders(&self, _: Timestamp, _: usize) -> Result<Vec<Order>, StoreError> {
+    async fn overdue_orders(&self, _: Timestamp, _: Option<&Order>, _: usize) -> Result<Vec<Order>, StoreError> {
         Err(unused())
     }
     async fn expire_order(&self, _: &Order, _: Timestamp, _: &OrderEvent) -> Result<Order, StoreError> {

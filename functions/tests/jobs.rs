@@ -573,13 +573,23 @@ async fn a_failed_publish_is_reported_by_sequence_number_and_succeeds_on_the_ret
         reported, sequence_numbers,
         "every unpublished record, so the shard is retried from the first"
     );
+    // What Lambda reads: exactly this shape, each identifier a record's SequenceNumber.
+    let expected: Vec<Value> = sequence_numbers.iter().map(|n| json!({"itemIdentifier": n})).collect();
+    assert_eq!(
+        serde_json::to_value(&failed).unwrap(),
+        json!({"batchItemFailures": expected})
+    );
     assert!(drain(&client, &url).await.is_empty());
 
     // Lambda retries the batch; this time the queue answers.
     let retried = relay::relay_batch(&SqsPublisher::new(client.clone(), &url), &nowhere(&client), &batch)
         .await
         .expect("retry");
-    assert!(retried.batch_item_failures.is_empty());
+    assert_eq!(
+        serde_json::to_value(&retried).unwrap(),
+        json!({"batchItemFailures": []}),
+        "a batch all published reports no failure"
+    );
     assert_eq!(drain(&client, &url).await.len(), sequence_numbers.len());
 }
 

@@ -14,7 +14,7 @@ use orderly_core::jobs::{EXPIRE_ORDERS, NOTIFY, RELAY_EVENTS, REPORT_PREVIOUS_DA
 use orderly_core::metrics;
 use orderly_core::ports::{EventPublisher, OutboxStore, PublishFailure};
 use orderly_core::services::{expiry, notifications, relay, reports};
-use orderly_core::{App, ConfigError};
+use orderly_core::{config, App, ConfigError};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -47,16 +47,7 @@ impl JobSettings {
 
 /// An interval of 10 ms to one day; anything else is refused by name.
 fn interval(vars: &HashMap<String, String>, variable: &'static str, default_ms: u64) -> Result<Duration, ConfigError> {
-    match vars.get(variable) {
-        None => Ok(Duration::from_millis(default_ms)),
-        Some(text) => match text.trim().parse::<u64>() {
-            Ok(ms @ 10..=86_400_000) => Ok(Duration::from_millis(ms)),
-            _ => Err(ConfigError::new(
-                variable,
-                "must be a whole number of milliseconds from 10 to 86400000",
-            )),
-        },
-    }
+    config::milliseconds(vars, variable, Duration::from_millis(default_ms), 10..=86_400_000)
 }
 
 /// The notification job as the relay's publisher: in-process, no queue in between.
@@ -211,6 +202,12 @@ pub fn next_daily_report(now: Timestamp) -> Timestamp {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use orderly_core::auth::Authenticator;
+    use orderly_core::config::{Secret, Secrets};
+    use orderly_core::domain::Date;
+    use orderly_core::ports::{FixedClock, ReportStore, UlidGenerator};
+    use orderly_core::Settings;
+    use orderly_store_memory::MemoryStore;
 
     fn at(text: &str) -> Timestamp {
         Timestamp::parse_rfc3339(text).unwrap()
@@ -232,6 +229,63 @@ mod tests {
         );
     }
 
+    /// The report worker on a fixed clock, with tokio's time paused: the worker's sleeps pass at
+    /// once, and only the clock says whether it is time.
+    #[tokio::test(start_paused = true)]
+    async fn the_report_worker_catches_up_on_yesterday_then_runs_at_five_past_midnight() {
+        let clock = Arc::new(FixedClock::at(at("2026-11-28T12:00:00Z")));
+        let store = Arc::new(MemoryStore::new());
+        let settings = Settings::from_vars(
+            &HashMap::new(),
+            Secrets::both(Secret::new("webhook-secret"), Secret::new("cursor-key")),
+        )
+        .unwrap();
+        let ids = Arc::new(UlidGenerator::new(clock.clone()));
+        let app = Arc::new(App::new(
+            store.clone(),
+            clock.clone(),
+            ids,
+            settings,
+            Authenticator::GatewayClaims,
+        ));
+        let report_of = |day: &str| {
+            let store = store.clone();
+            let day = Date::parse(day).unwrap();
+            async move { store.report(day).await.unwrap() }
+        };
+        // Virtual time: each wait lets the worker run through its sleeps without real delay.
+        let wait = || tokio::time::sleep(Duration::from_secs(600));
+
+        let worker = tokio::spawn(report_daily_forever(app));
+        wait().await;
+        assert!(
+            report_of("2026-11-27").await.is_some(),
+            "yesterday's report, missing at start-up"
+        );
+        assert!(
+            report_of("2026-11-28").await.is_none(),
+            "today's is not due before tomorrow 00:05"
+        );
+
+        clock.set(at("2026-11-29T00:04:59Z"));
+        wait().await;
+        assert!(report_of("2026-11-28").await.is_none(), "not before 00:05");
+
+        clock.set(at("2026-11-29T00:05:00Z"));
+        wait().await;
+        let report = report_of("2026-11-28").await.expect("the report at 00:05");
+        assert_eq!(report.computed_at, at("2026-11-29T00:05:00Z"));
+
+        // A laptop asleep over a whole day wakes and computes the latest day's report.
+        clock.set(at("2026-12-01T08:00:00Z"));
+        wait().await;
+        assert!(
+            report_of("2026-11-30").await.is_some(),
+            "the latest day after a long sleep"
+        );
+        worker.abort();
+    }
+
     #[test]
     fn intervals_have_defaults_and_bad_ones_are_named() {
         let vars = |pairs: &[(&str, &str)]| pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
@@ -240,7 +294,7 @@ mod tests {
         assert_eq!(defaults.expiry_interval, Duration::from_secs(2));
         let set = JobSettings::from_vars(&vars(&[(EXPIRY_SWEEP_INTERVAL_MS, "50")])).unwrap();
         assert_eq!(set.expiry_interval, Duration::from_millis(50));
-        for bad in ["", "0", "9", "-5", "1.5", "fast", "86400001"] {
+        for bad in ["", "0", "9", "-5", "1.5", "fast", "86400001", " 100", "100 "] {
             let error = JobSettings::from_vars(&vars(&[(RELAY_INTERVAL_MS, bad)])).unwrap_err();
             assert!(error.to_string().contains(RELAY_INTERVAL_MS), "{bad:?}: {error}");
         }

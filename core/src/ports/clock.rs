@@ -35,6 +35,10 @@ impl FixedClock {
     pub fn advance_seconds(&self, seconds: i64) {
         self.0.fetch_add(seconds * 1000, std::sync::atomic::Ordering::SeqCst);
     }
+
+    pub fn set(&self, instant: Timestamp) {
+        self.0.store(instant.as_millis(), std::sync::atomic::Ordering::SeqCst);
+    }
 }
 
 #[cfg(any(test, feature = "test-support"))]

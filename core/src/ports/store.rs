@@ -128,9 +128,15 @@ pub trait OrderStore: CatalogStore {
     /// at `now`, checked inside the write), returns its stock and writes its `order_cancelled`
     /// event. Returns the cancelled order. Conflicts: `NotFound`, `OrderClosed`.
     async fn cancel_order(&self, order: &Order, now: Timestamp, event: &OrderEvent) -> Result<Order, StoreError>;
-    /// Pending orders whose deadline is at or before `cutoff`, earliest deadline first: read through
-    /// an index of pending orders, never a scan of every order.
-    async fn overdue_orders(&self, cutoff: Timestamp, limit: usize) -> Result<Vec<Order>, StoreError>;
+    /// Pending orders whose deadline is at or before `cutoff`, earliest deadline first (ties by
+    /// id), starting after `after`'s place in that order when given: read through an index of
+    /// pending orders, never a scan of every order.
+    async fn overdue_orders(
+        &self,
+        cutoff: Timestamp,
+        after: Option<&Order>,
+        limit: usize,
+    ) -> Result<Vec<Order>, StoreError>;
     /// Expires `order` if it is still pending and past due at `now` (checked inside the write),
     /// returns its stock and writes its `order_expired` event. Returns the expired order.
     /// Conflicts: `NotFound`, `OrderClosed` (paid, cancelled or expired by someone else first).

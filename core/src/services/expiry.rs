@@ -8,14 +8,14 @@
 
 use super::orders::order_event;
 use super::App;
-use crate::domain::{OrderEventType, Timestamp};
+use crate::domain::{Order, OrderEventType, Timestamp};
 use crate::ports::{Conflict, StoreError};
 use crate::Error;
 
 /// Orders read per page of the pending-order index.
-const PAGE: usize = 100;
+pub const PAGE: usize = 100;
 /// Pages per sweep, so one run stays well inside a function's timeout; the next run goes on.
-const MAX_PAGES: usize = 20;
+pub const MAX_PAGES: usize = 20;
 
 /// What one sweep did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -37,9 +37,9 @@ pub struct ExpirySweep {
 pub async fn expire_overdue_orders(app: &App, scheduled_at: Timestamp) -> Result<ExpirySweep, Error> {
     let cutoff = scheduled_at.min(app.now());
     let mut sweep = ExpirySweep::default();
+    let mut after: Option<Order> = None;
     for _ in 0..MAX_PAGES {
-        let overdue = app.store.overdue_orders(cutoff, PAGE).await?;
-        let mut settled = 0;
+        let overdue = app.store.overdue_orders(cutoff, after.as_ref(), PAGE).await?;
         for order in &overdue {
             let event = order_event(app, order, OrderEventType::OrderExpired);
             match app.store.expire_order(order, app.now(), &event).await {
@@ -53,16 +53,16 @@ pub async fn expire_overdue_orders(app: &App, scheduled_at: Timestamp) -> Result
                     sweep
                         .first_failure
                         .get_or_insert_with(|| format!("order {}: {other}", order.id));
-                    continue;
                 }
             }
-            settled += 1;
         }
-        // The next page is read from the start of the index again: it only holds new orders if
-        // this page's left it. A page that settled nothing would come back the same.
-        if overdue.len() < PAGE || settled == 0 {
+        // The next page starts after this one's last order, not at the index's start: orders the
+        // store failed on stay pending there, and a page full of them must not hide the orders
+        // behind it. No order is missed: one placed now is due after the cutoff.
+        if overdue.len() < PAGE {
             break;
         }
+        after = overdue.into_iter().last();
     }
     Ok(sweep)
 }

@@ -23,7 +23,7 @@ pub async fn expires_a_due_order_and_returns_stock(store: Arc<dyn Store>) {
     assert_eq!(stock_of(&*store, &teapot.id).await, 6);
     assert_eq!(stock_of(&*store, &cups.id).await, 0);
     let now = placed.expires_at;
-    let due: Vec<_> = store.overdue_orders(now, 10).await.expect("overdue_orders");
+    let due: Vec<_> = store.overdue_orders(now, None, 10).await.expect("overdue_orders");
     assert_eq!(due, std::slice::from_ref(&placed), "the order is due at its deadline");
 
     let expired = try_expire(&*store, &due[0], now)
@@ -57,7 +57,7 @@ pub async fn expires_a_due_order_and_returns_stock(store: Arc<dyn Store>) {
         "the second line's 6 units are back"
     );
     let due = store
-        .overdue_orders(offset(now, 60_000), 10)
+        .overdue_orders(offset(now, 60_000), None, 10)
         .await
         .expect("overdue_orders after the expiry");
     assert_eq!(due, [], "an expired order is no longer overdue");

@@ -157,7 +157,7 @@ pub async fn expiry_racing_payment_and_cancel_has_one_winner(store: Arc<dyn Stor
         );
     }
     let left = store
-        .overdue_orders(offset(created_at(TRIALS), ORDER_TTL_MS), 100)
+        .overdue_orders(offset(created_at(TRIALS), ORDER_TTL_MS), None, 100)
         .await
         .expect("overdue_orders after the races");
     assert_eq!(left, [], "every order was closed one way or another: {wins:?}");

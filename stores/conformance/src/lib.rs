@@ -164,6 +164,7 @@ macro_rules! conformance_tests {
             overdue_orders {
                 includes_only_pending_orders_due_by_the_cutoff,
                 earliest_deadline_first_and_limited,
+                continues_after_a_given_order,
             }
             expire_order {
                 expires_a_due_order_and_returns_stock,

@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 async fn overdue(store: &dyn Store, cutoff: Timestamp, limit: usize) -> Vec<Order> {
     store
-        .overdue_orders(cutoff, limit)
+        .overdue_orders(cutoff, None, limit)
         .await
         .unwrap_or_else(|e| panic!("overdue_orders({cutoff}, {limit}) failed: {e:?}"))
 }
@@ -110,5 +110,58 @@ pub async fn earliest_deadline_first_and_limited(store: Arc<dyn Store>) {
         ids(&overdue(&*store, cutoff, 7).await),
         ids(&expected),
         "a limit equal to the count lists them all"
+    );
+}
+
+/// Listing after an order continues from its place (deadline, then id): the expiry sweep pages on
+/// past orders it could not expire. The place holds even once that order has left the index.
+pub async fn continues_after_a_given_order(store: Arc<dyn Store>) {
+    let teapot = insert(&*store, product(100)).await;
+    let mut placed = Vec::new();
+    // Three share one deadline, so the id decides among them.
+    for created in [4_000, 1_000, 3_000, 3_000, 3_000, 2_000] {
+        placed.push(place(&*store, &unique_user(), &[(&teapot, 1)], at(created)).await);
+    }
+    let cutoff = at(10_000 + ORDER_TTL_MS);
+    let expected = by_deadline(&placed.iter().collect::<Vec<_>>());
+
+    for (k, after) in expected.iter().enumerate() {
+        let rest = &expected[k + 1..];
+        assert_eq!(
+            ids(&store
+                .overdue_orders(cutoff, Some(after), 100)
+                .await
+                .expect("overdue_orders after")),
+            ids(rest),
+            "after the order at place {k}: the ones behind it"
+        );
+        assert_eq!(
+            ids(&store
+                .overdue_orders(cutoff, Some(after), 2)
+                .await
+                .expect("overdue_orders after")),
+            ids(&rest[..rest.len().min(2)]),
+            "after the order at place {k}, limited to 2"
+        );
+    }
+
+    // The second of the three sharing a deadline leaves the index; its place still holds.
+    let gone = &expected[2];
+    pay(&*store, gone, at(5_000)).await;
+    assert_eq!(
+        ids(&store
+            .overdue_orders(cutoff, Some(gone), 100)
+            .await
+            .expect("overdue_orders after")),
+        ids(&expected[3..]),
+        "after a paid order's place: the pending ones behind it"
+    );
+    assert_eq!(
+        ids(&store
+            .overdue_orders(offset(expected[3].expires_at, -1), Some(&expected[1]), 100)
+            .await
+            .expect("overdue_orders after")),
+        [],
+        "the cutoff still bounds the list"
     );
 }

@@ -139,12 +139,35 @@ impl OrderStore for DynamoStore {
     /// projects every attribute, so its items are whole orders. They may lag the table by a moment:
     /// an order paid or cancelled a moment ago may still be listed, and `expire_order`'s condition
     /// then refuses it.
-    async fn overdue_orders(&self, cutoff: Timestamp, limit: usize) -> Result<Vec<Order>, StoreError> {
+    async fn overdue_orders(
+        &self,
+        cutoff: Timestamp,
+        after: Option<&Order>,
+        limit: usize,
+    ) -> Result<Vec<Order>, StoreError> {
+        // '$' sorts just after '#', so every order due exactly at `cutoff` is below the bound.
+        let below = s(format!("{}$", keys::pad13(cutoff)));
         let mut key = Expression::default();
-        key.require(keys::GSI2PK, Compare::Equal, s(keys::PENDING_ORDERS))
-            // '$' sorts just after '#', so every order due exactly at `cutoff` is below the bound.
-            .require(keys::GSI2SK, Compare::Less, s(format!("{}$", keys::pad13(cutoff))));
-        let found = self.query(keys::GSI2, &key, true, limit).await?;
+        key.require(keys::GSI2PK, Compare::Equal, s(keys::PENDING_ORDERS));
+        let found = match after {
+            None => {
+                key.require(keys::GSI2SK, Compare::Less, below);
+                self.query(keys::GSI2, &key, true, limit).await?
+            }
+            // A sort key condition is one comparison or an inclusive BETWEEN: from `after`'s own
+            // place (it is read again if still pending, and dropped) to the bound, which no
+            // order's key equals.
+            Some(after) => {
+                let from = keys::timed(after.expires_at, &after.id);
+                key.require_between(keys::GSI2SK, s(from.clone()), below);
+                let mut found = self.query(keys::GSI2, &key, true, limit.saturating_add(1)).await?;
+                if found.first().and_then(|item| item.get(keys::GSI2SK)) == Some(&s(from)) {
+                    found.remove(0);
+                }
+                found.truncate(limit);
+                found
+            }
+        };
         found.iter().map(items::order).collect()
     }
 

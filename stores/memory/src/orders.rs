@@ -126,10 +126,15 @@ impl State {
         Ok(closed)
     }
 
-    /// Pending orders due at or before `cutoff`, earliest deadline first, then by id.
-    fn overdue_orders(&self, cutoff: Timestamp, limit: usize) -> Result<Vec<Order>, StoreError> {
+    /// Pending orders due at or before `cutoff`, earliest deadline first, then by id, after
+    /// `after`'s place.
+    fn overdue_orders(&self, cutoff: Timestamp, after: Option<&Order>, limit: usize) -> Result<Vec<Order>, StoreError> {
+        let start = match after {
+            Some(order) => Bound::Excluded((order.expires_at, order.id.clone())),
+            None => Bound::Unbounded,
+        };
         self.pending_by_expiry
-            .iter()
+            .range((start, Bound::Unbounded))
             .take_while(|(expires_at, _)| *expires_at <= cutoff)
             .take(limit)
             .map(|(_, id)| self.indexed_order(id))
@@ -167,8 +172,13 @@ impl OrderStore for MemoryStore {
         self.lock()?.close_order(&order.id, now, event, Closing::Cancel)
     }
 
-    async fn overdue_orders(&self, cutoff: Timestamp, limit: usize) -> Result<Vec<Order>, StoreError> {
-        self.lock()?.overdue_orders(cutoff, limit)
+    async fn overdue_orders(
+        &self,
+        cutoff: Timestamp,
+        after: Option<&Order>,
+        limit: usize,
+    ) -> Result<Vec<Order>, StoreError> {
+        self.lock()?.overdue_orders(cutoff, after, limit)
     }
 
     async fn expire_order(&self, order: &Order, now: Timestamp, event: &OrderEvent) -> Result<Order, StoreError> {

@@ -72,6 +72,13 @@ pub(crate) const OVERDUE_ORDERS: &str = concat!(
     order_columns!(),
     " FROM orders WHERE status = 'pending_payment' AND expires_at <= ?1 ORDER BY expires_at, id LIMIT ?2"
 );
+/// [`OVERDUE_ORDERS`] after a place in the index: (deadline, id) above ?3, ?4.
+pub(crate) const OVERDUE_ORDERS_AFTER: &str = concat!(
+    "SELECT ",
+    order_columns!(),
+    " FROM orders WHERE status = 'pending_payment' AND expires_at <= ?1 AND (expires_at, id) > (?3, ?4)",
+    " ORDER BY expires_at, id LIMIT ?2"
+);
 
 impl EmbeddedStore {
     /// Closes `order` the way `closing` says, in one transaction: the stored order, not the
@@ -217,10 +224,23 @@ impl OrderStore for EmbeddedStore {
         self.close_order(order, now, event, Closing::Cancel).await
     }
 
-    async fn overdue_orders(&self, cutoff: Timestamp, limit: usize) -> Result<Vec<Order>, StoreError> {
+    async fn overdue_orders(
+        &self,
+        cutoff: Timestamp,
+        after: Option<&Order>,
+        limit: usize,
+    ) -> Result<Vec<Order>, StoreError> {
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        self.read(move |conn| query_orders(conn, OVERDUE_ORDERS, params![cutoff.as_millis(), limit]))
-            .await
+        let after = after.map(|order| (order.expires_at.as_millis(), order.id.to_string()));
+        self.read(move |conn| match &after {
+            None => query_orders(conn, OVERDUE_ORDERS, params![cutoff.as_millis(), limit]),
+            Some((deadline, id)) => query_orders(
+                conn,
+                OVERDUE_ORDERS_AFTER,
+                params![cutoff.as_millis(), limit, deadline, id],
+            ),
+        })
+        .await
     }
 
     async fn expire_order(&self, order: &Order, now: Timestamp, event: &OrderEvent) -> Result<Order, StoreError> {
