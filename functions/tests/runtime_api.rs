@@ -3,15 +3,18 @@
 //! Every log line is JSON carrying the function, Lambda's request id and the trace id; a warning
 //! about the environment is logged once, not per invocation (`cargo lambda watch` sets
 //! `AWS_LAMBDA_MAX_CONCURRENCY`); traced, each sampled invocation reaches the X-Ray daemon as one
-//! datagram with its DynamoDB call nested in it.
+//! datagram with its DynamoDB call nested in it. A function that reads a secret at its cold start
+//! runs on DynamoDB Local and moto's SSM at once, as the README's `cargo lambda watch` recipe has it.
 //!
-//! Needs DynamoDB Local (`ORDERLY_TEST_DYNAMODB_ENDPOINT`): scripts/test starts it. Never skipped.
+//! Needs DynamoDB Local and moto (`ORDERLY_TEST_DYNAMODB_ENDPOINT`, `ORDERLY_TEST_SSM_ENDPOINT`):
+//! scripts/test starts both. Never skipped.
 
 // A test: a failed expectation is the test failing, with its message.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod support;
 
+use aws_sdk_ssm::types::ParameterType;
 use serde_json::Value;
 use std::collections::HashMap;
 use std::io::Read;
@@ -138,6 +141,41 @@ async fn serve(
     }
 }
 
+/// What Lambda sets for function `name` on the harness's `table`, the Runtime API at `api`.
+fn lambda_environment(api: &RuntimeApi, name: &str, table: &str) -> HashMap<&'static str, String> {
+    HashMap::from([
+        ("AWS_LAMBDA_RUNTIME_API", format!("127.0.0.1:{}", api.port)),
+        ("AWS_LAMBDA_FUNCTION_NAME", name.into()),
+        ("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST".into()),
+        ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "256".into()),
+        ("AWS_LAMBDA_LOG_GROUP_NAME", format!("/aws/lambda/{name}")),
+        ("AWS_LAMBDA_LOG_STREAM_NAME", "test".into()),
+        ("AWS_LAMBDA_HTTP_IGNORE_STAGE_IN_PATH", "true".into()),
+        // The harness's credentials: DynamoDB Local keeps one database per access key and region.
+        ("AWS_ACCESS_KEY_ID", "local".into()),
+        ("AWS_SECRET_ACCESS_KEY", "local".into()),
+        ("AWS_REGION", "us-east-1".into()),
+        ("AWS_EC2_METADATA_DISABLED", "true".into()),
+        ("TABLE_NAME", table.into()),
+    ])
+}
+
+/// Starts the function `binary` with `env` alone of the AWS settings (none inherited).
+fn start_function(binary: &str, env: HashMap<&'static str, String>) -> std::process::Child {
+    let mut command = Command::new(binary);
+    for (variable, _) in std::env::vars() {
+        if variable.starts_with("AWS_") || variable == "RUST_LOG" {
+            command.env_remove(variable);
+        }
+    }
+    command
+        .envs(env)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("start {binary}: {e}"))
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn get_products_binary_logs_every_id_once_per_line_warns_once_and_traces_each_sampled_invocation() {
     let h = Harness::new().await;
@@ -146,33 +184,14 @@ async fn get_products_binary_logs_every_id_once_per_line_warns_once_and_traces_e
     set_path_parameter(&mut get, product["id"].as_str().unwrap());
     let api = RuntimeApi::start().await;
     let daemon = UdpSocket::bind("127.0.0.1:0").unwrap();
-    let env: HashMap<&str, String> = HashMap::from([
-        ("AWS_LAMBDA_RUNTIME_API", format!("127.0.0.1:{}", api.port)),
-        ("AWS_LAMBDA_FUNCTION_NAME", "get-product".into()),
-        ("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST".into()),
-        ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "256".into()),
-        ("AWS_LAMBDA_LOG_GROUP_NAME", "/aws/lambda/get-product".into()),
-        ("AWS_LAMBDA_LOG_STREAM_NAME", "test".into()),
-        ("AWS_LAMBDA_HTTP_IGNORE_STAGE_IN_PATH", "true".into()),
+    let mut env = lambda_environment(&api, "get-product", &h.table);
+    env.extend([
         ("AWS_LAMBDA_MAX_CONCURRENCY", "4".into()),
         ("AWS_XRAY_DAEMON_ADDRESS", daemon.local_addr().unwrap().to_string()),
         ("AWS_ENDPOINT_URL", endpoint()),
-        // The harness's credentials: DynamoDB Local keeps one database per access key and region.
-        ("AWS_ACCESS_KEY_ID", "local".into()),
-        ("AWS_SECRET_ACCESS_KEY", "local".into()),
-        ("AWS_REGION", "us-east-1".into()),
-        ("AWS_EC2_METADATA_DISABLED", "true".into()),
         // No secret: get-product reads none (nor SSM) at its cold start.
-        ("TABLE_NAME", h.table.clone()),
     ]);
-    let mut function = Command::new(env!("CARGO_BIN_EXE_get-product"))
-        .env_remove("RUST_LOG")
-        .env_remove("AWS_LAMBDA_LOG_LEVEL")
-        .envs(env)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start get-product");
+    let mut function = start_function(env!("CARGO_BIN_EXE_get-product"), env);
 
     let invocations = 5;
     let mut answers = Vec::new();
@@ -237,4 +256,39 @@ async fn get_products_binary_logs_every_id_once_per_line_warns_once_and_traces_e
         assert_eq!(document["subsegments"][0]["aws"]["operation"], "GetItem", "{document}");
         assert_eq!(document["subsegments"][0]["aws"]["table_name"], h.table, "{document}");
     }
+}
+
+/// The README's `cargo lambda watch` recipe for a function that reads a secret at its cold start:
+/// DynamoDB and SSM at two local endpoints at once, through the SDK's per-service variables
+/// (`AWS_ENDPOINT_URL_DYNAMODB`, `AWS_ENDPOINT_URL_SSM`), where one `AWS_ENDPOINT_URL` would send
+/// the secret's read to DynamoDB Local. Needs moto too (`ORDERLY_TEST_SSM_ENDPOINT`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_function_with_a_secret_runs_on_dynamodb_local_and_moto_at_once() {
+    let h = Harness::new().await;
+    let product = h.create_product(5).await;
+    let parameter = fresh_name("cursor-key");
+    put_parameter(&ssm(), &parameter, CURSOR_KEY, ParameterType::SecureString).await;
+    let api = RuntimeApi::start().await;
+    let mut env = lambda_environment(&api, "list-products", &h.table);
+    env.extend([
+        ("AWS_ENDPOINT_URL_DYNAMODB", endpoint()),
+        ("AWS_ENDPOINT_URL_SSM", ssm_endpoint()),
+        ("CURSOR_KEY_PARAMETER", parameter),
+    ]);
+    let mut function = start_function(env!("CARGO_BIN_EXE_list-products"), env);
+
+    let header = format!("Root={ROOT};Parent=53995c3f42cd8ad8;Sampled=0");
+    let (kind, answer) = api.invoke("lambda-request-0", &header, &event("list-products")).await;
+    let _ = function.kill();
+    let _ = function.wait();
+    let mut output = String::new();
+    function.stderr.take().unwrap().read_to_string(&mut output).unwrap();
+    function.stdout.take().unwrap().read_to_string(&mut output).unwrap();
+    assert_eq!(kind, "response", "{answer}\n{output}");
+    assert_eq!(answer["statusCode"], 200, "{answer}\n{output}");
+    let body: Value = serde_json::from_str(answer["body"].as_str().unwrap()).unwrap();
+    assert!(
+        body.to_string().contains(product["id"].as_str().unwrap()),
+        "the product created on DynamoDB Local is listed: {body}"
+    );
 }

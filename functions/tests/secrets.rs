@@ -23,59 +23,6 @@ use std::collections::HashMap;
 use std::process::Command;
 use support::*;
 
-const SSM_ENDPOINT_VARIABLE: &str = "ORDERLY_TEST_SSM_ENDPOINT";
-
-fn ssm_endpoint() -> String {
-    let endpoint = std::env::var(SSM_ENDPOINT_VARIABLE).unwrap_or_else(|_| {
-        panic!(
-            "{SSM_ENDPOINT_VARIABLE} is not set: run the tests with scripts/test, which installs and starts \
-             moto, or start it with `scripts/moto start <dir>` and export the endpoint it prints"
-        )
-    });
-    assert!(
-        endpoint.starts_with("http://127.0.0.1:"),
-        "the tests only talk to 127.0.0.1, not {endpoint}"
-    );
-    endpoint
-}
-
-fn ssm_at(endpoint: &str) -> aws_sdk_ssm::Client {
-    let config = aws_sdk_ssm::Config::builder()
-        .behavior_version(aws_sdk_ssm::config::BehaviorVersion::latest())
-        .endpoint_url(endpoint)
-        .http_client(orderly_store_dynamodb::client::https_client())
-        .region(aws_sdk_ssm::config::Region::new("us-east-1"))
-        .credentials_provider(aws_sdk_ssm::config::Credentials::new(
-            "test", "test", None, None, "moto",
-        ))
-        .build();
-    aws_sdk_ssm::Client::from_conf(config)
-}
-
-fn ssm() -> aws_sdk_ssm::Client {
-    ssm_at(&ssm_endpoint())
-}
-
-/// A parameter name of this test's own, in the template's default shape.
-fn fresh_name(what: &str) -> String {
-    format!("/orderly/test-{}/{what}", fresh_ulid().to_lowercase())
-}
-
-async fn put(ssm: &aws_sdk_ssm::Client, name: &str, value: &str, kind: ParameterType) {
-    ssm.put_parameter()
-        .name(name)
-        .value(value)
-        .r#type(kind)
-        .send()
-        .await
-        .unwrap_or_else(|e| {
-            panic!(
-                "putting {name} into moto's SSM: {}",
-                aws_sdk_ssm::error::DisplayErrorContext(&e)
-            )
-        });
-}
-
 fn vars(pairs: &[(&str, &str)]) -> HashMap<String, String> {
     pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
 }
@@ -84,14 +31,14 @@ fn vars(pairs: &[(&str, &str)]) -> HashMap<String, String> {
 async fn payment_webhook_reads_its_secret_from_a_secure_string_and_nothing_else() {
     let ssm = ssm();
     let (webhook, cursors) = (fresh_name("payment-webhook-secret"), fresh_name("cursor-key"));
-    put(
+    put_parameter(
         &ssm,
         &webhook,
         "whsec_from_ssm_0123456789abcdef",
         ParameterType::SecureString,
     )
     .await;
-    put(
+    put_parameter(
         &ssm,
         &cursors,
         "cursor_key_from_ssm_0123456789",
@@ -202,7 +149,7 @@ async fn a_missing_or_unreadable_parameter_fails_the_cold_start_naming_it() {
 
     // In plain text, the secret would be readable by anyone allowed ssm:GetParameter: refused.
     let plain = fresh_name("cursor-key");
-    put(&ssm, &plain, "cursor_key_in_plain_text_0123", ParameterType::String).await;
+    put_parameter(&ssm, &plain, "cursor_key_in_plain_text_0123", ParameterType::String).await;
     let error = read_secrets(&ssm, &vars(&[(CURSOR_KEY_PARAMETER, &plain)]), LIST_ORDERS.secrets())
         .await
         .expect_err("a String parameter");

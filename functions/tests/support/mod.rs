@@ -6,6 +6,7 @@
 
 #![allow(dead_code)] // not every test binary that includes this module uses every helper
 
+use aws_sdk_ssm::types::ParameterType;
 use http::HeaderMap;
 use lambda_http::RequestExt;
 use lambda_http::{Body, Request, Response};
@@ -477,4 +478,60 @@ pub fn encode_body_base64(event: &mut Value) {
         .to_string();
     event["body"] = json!(base64::engine::general_purpose::STANDARD.encode(body.as_bytes()));
     event["isBase64Encoded"] = json!(true);
+}
+
+// ---- SSM (moto's), where deployed functions read their secrets ----
+
+/// Where moto's SSM answers: scripts/test starts moto and sets it.
+const SSM_ENDPOINT_VARIABLE: &str = "ORDERLY_TEST_SSM_ENDPOINT";
+
+pub fn ssm_endpoint() -> String {
+    let endpoint = std::env::var(SSM_ENDPOINT_VARIABLE).unwrap_or_else(|_| {
+        panic!(
+            "{SSM_ENDPOINT_VARIABLE} is not set: run the tests with scripts/test, which installs and starts \
+             moto, or start it with `scripts/moto start <dir>` and export the endpoint it prints"
+        )
+    });
+    assert!(
+        endpoint.starts_with("http://127.0.0.1:"),
+        "the tests only talk to 127.0.0.1, not {endpoint}"
+    );
+    endpoint
+}
+
+pub fn ssm_at(endpoint: &str) -> aws_sdk_ssm::Client {
+    let config = aws_sdk_ssm::Config::builder()
+        .behavior_version(aws_sdk_ssm::config::BehaviorVersion::latest())
+        .endpoint_url(endpoint)
+        .http_client(orderly_store_dynamodb::client::https_client())
+        .region(aws_sdk_ssm::config::Region::new("us-east-1"))
+        .credentials_provider(aws_sdk_ssm::config::Credentials::new(
+            "test", "test", None, None, "moto",
+        ))
+        .build();
+    aws_sdk_ssm::Client::from_conf(config)
+}
+
+pub fn ssm() -> aws_sdk_ssm::Client {
+    ssm_at(&ssm_endpoint())
+}
+
+/// A parameter name of this test's own, in the template's default shape.
+pub fn fresh_name(what: &str) -> String {
+    format!("/orderly/test-{}/{what}", fresh_ulid().to_lowercase())
+}
+
+pub async fn put_parameter(ssm: &aws_sdk_ssm::Client, name: &str, value: &str, kind: ParameterType) {
+    ssm.put_parameter()
+        .name(name)
+        .value(value)
+        .r#type(kind)
+        .send()
+        .await
+        .unwrap_or_else(|e| {
+            panic!(
+                "putting {name} into moto's SSM: {}",
+                aws_sdk_ssm::error::DisplayErrorContext(&e)
+            )
+        });
 }
