@@ -82,7 +82,7 @@ fuzz_target!(|data: &[u8]| {
     };
     let route = &ROUTES[usize::from(*route) % ROUTES.len()];
     let mut parts = rest.split(|b| *b == 0xFF);
-    let mut text = |part: Option<&[u8]>| String::from_utf8_lossy(part.unwrap_or_default()).into_owned();
+    let text = |part: Option<&[u8]>| String::from_utf8_lossy(part.unwrap_or_default()).into_owned();
     let (parameter, query, header_lines) = (text(parts.next()), text(parts.next()), text(parts.next()));
     let body = Bytes::copy_from_slice(parts.next().unwrap_or_default());
 
