@@ -56,10 +56,14 @@ class RuntimeApi:
         self.first_poll_at = None
         self.pending = queue.Queue()
         self.answered = queue.Queue()
+        self.handed_at = {}  # request id -> when its event was handed over (perf_counter)
         api = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            # Headers and body go out as two writes: with Nagle's algorithm the second waits for the
+            # client's delayed ACK, adding 40 ms to every answer.
+            disable_nagle_algorithm = True
 
             def log_message(self, *args):
                 pass
@@ -89,11 +93,18 @@ class RuntimeApi:
                 self.send_header("Content-Length", str(len(api.event)))
                 self.end_headers()
                 self.wfile.write(api.event)
+                self.wfile.flush()
+                api.handed_at[request_id] = time.perf_counter()
 
             def do_POST(self):
                 length = int(self.headers.get("Content-Length", "0"))
                 body = self.rfile.read(length)
-                api.answered.put((self.path, body))
+                answered_at = time.perf_counter()
+                # .../invocation/<request id>/response: the time from handing its event over.
+                parts = self.path.split("/")
+                handed = api.handed_at.pop(parts[-2], None) if len(parts) >= 2 else None
+                latency = answered_at - handed if handed is not None else None
+                api.answered.put((self.path, body, latency))
                 self.reply(202, b"{}")
 
             def reply(self, status, body):
@@ -138,10 +149,13 @@ def environment(port, xray=None):
     return env
 
 
-def start_up(binary, event, xray=None):
+def start_up(binary, event, xray=None, environment_for=None):
+    """Seconds from exec to the first poll. `environment_for(port)`, when given, makes the
+    function's environment instead of `environment`."""
     api = RuntimeApi(event)
+    env = environment_for(api.port) if environment_for else environment(api.port, xray)
     started = time.perf_counter()
-    process = subprocess.Popen([binary], env=environment(api.port, xray), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    process = subprocess.Popen([binary], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     if not api.first_poll.wait(30):
         process.kill()
         raise SystemExit(f"{binary} never polled for an event: {process.stderr.read().decode()[-2000:]}")
@@ -152,25 +166,31 @@ def start_up(binary, event, xray=None):
     return elapsed
 
 
-def warm_memory(binary, event, invocations, xray=None):
+def warm_memory(binary, event, invocations, xray=None, environment_for=None):
+    """Peak and current RSS (MiB) after `invocations` invocations, the answers' statuses, the
+    seconds they took, and each one's latency (event handed over to answer received; the first
+    is the cold one)."""
     api = RuntimeApi(event, SAMPLED if xray else UNSAMPLED)
-    process = subprocess.Popen([binary], env=environment(api.port, xray), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    env = environment_for(api.port) if environment_for else environment(api.port, xray)
+    process = subprocess.Popen([binary], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     statuses = {}
+    latencies = []
     started = time.perf_counter()
     for n in range(invocations):
         api.pending.put(f"req-{n}")
-        path, body = api.answered.get(timeout=30)
+        path, body, latency = api.answered.get(timeout=30)
         if not path.endswith("/response"):
             raise SystemExit(f"invocation {n} failed: {path} {body[:500]!r}")
         status = json.loads(body).get("statusCode")
         statuses[status] = statuses.get(status, 0) + 1
+        latencies.append(latency)
     elapsed = time.perf_counter() - started
     with open(f"/proc/{process.pid}/status") as status_file:
         fields = dict(line.split(":", 1) for line in status_file if ":" in line)
     process.kill()
     process.wait()
     api.close()
-    return int(fields["VmHWM"].split()[0]) / 1024, int(fields["VmRSS"].split()[0]) / 1024, statuses, elapsed
+    return int(fields["VmHWM"].split()[0]) / 1024, int(fields["VmRSS"].split()[0]) / 1024, statuses, elapsed, latencies
 
 
 def main():
@@ -190,7 +210,7 @@ def main():
     starts = sorted(start_up(args.binary, event, xray) * 1000 for _ in range(args.starts))
     print(f"start-up to first poll over {len(starts)} runs: median {statistics.median(starts):.1f} ms, "
           f"p90 {starts[int(len(starts) * 0.9) - 1]:.1f} ms, max {starts[-1]:.1f} ms")
-    peak, rss, statuses, elapsed = warm_memory(args.binary, event, args.invocations, xray)
+    peak, rss, statuses, elapsed, _ = warm_memory(args.binary, event, args.invocations, xray)
     print(f"after {args.invocations} warm invocations ({args.invocations / elapsed:.0f}/s, statuses {statuses}): "
           f"peak RSS {peak:.1f} MiB, current RSS {rss:.1f} MiB")
     if xray:
