@@ -166,10 +166,22 @@ def start_up(binary, event, xray=None, environment_for=None):
     return elapsed
 
 
+def on_cpu_seconds(pid):
+    """Time the process's threads have run on a CPU (the scheduler's own count, in ns)."""
+    total = 0
+    for task in os.listdir(f"/proc/{pid}/task"):
+        try:
+            with open(f"/proc/{pid}/task/{task}/schedstat") as schedstat:
+                total += int(schedstat.read().split()[0])
+        except FileNotFoundError:  # a thread that ended meanwhile
+            pass
+    return total / 1e9
+
+
 def warm_memory(binary, event, invocations, xray=None, environment_for=None):
     """Peak and current RSS (MiB) after `invocations` invocations, the answers' statuses, the
-    seconds they took, and each one's latency (event handed over to answer received; the first
-    is the cold one)."""
+    seconds they took, each one's latency (event handed over to answer received; the first is
+    the cold one), and the CPU seconds the process used for all but the first."""
     api = RuntimeApi(event, SAMPLED if xray else UNSAMPLED)
     env = environment_for(api.port) if environment_for else environment(api.port, xray)
     process = subprocess.Popen([binary], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -184,13 +196,17 @@ def warm_memory(binary, event, invocations, xray=None, environment_for=None):
         status = json.loads(body).get("statusCode")
         statuses[status] = statuses.get(status, 0) + 1
         latencies.append(latency)
+        if n == 0:
+            cpu_after_first = on_cpu_seconds(process.pid)
     elapsed = time.perf_counter() - started
+    warm_cpu = on_cpu_seconds(process.pid) - cpu_after_first
     with open(f"/proc/{process.pid}/status") as status_file:
         fields = dict(line.split(":", 1) for line in status_file if ":" in line)
     process.kill()
     process.wait()
     api.close()
-    return int(fields["VmHWM"].split()[0]) / 1024, int(fields["VmRSS"].split()[0]) / 1024, statuses, elapsed, latencies
+    return (int(fields["VmHWM"].split()[0]) / 1024, int(fields["VmRSS"].split()[0]) / 1024, statuses, elapsed,
+            latencies, warm_cpu)
 
 
 def main():
@@ -210,7 +226,7 @@ def main():
     starts = sorted(start_up(args.binary, event, xray) * 1000 for _ in range(args.starts))
     print(f"start-up to first poll over {len(starts)} runs: median {statistics.median(starts):.1f} ms, "
           f"p90 {starts[int(len(starts) * 0.9) - 1]:.1f} ms, max {starts[-1]:.1f} ms")
-    peak, rss, statuses, elapsed, _ = warm_memory(args.binary, event, args.invocations, xray)
+    peak, rss, statuses, elapsed, _, _ = warm_memory(args.binary, event, args.invocations, xray)
     print(f"after {args.invocations} warm invocations ({args.invocations / elapsed:.0f}/s, statuses {statuses}): "
           f"peak RSS {peak:.1f} MiB, current RSS {rss:.1f} MiB")
     if xray:

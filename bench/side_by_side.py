@@ -144,13 +144,14 @@ def start_up(function, ca_cert):
 
 
 def warm(function, invocations, ca_cert):
-    """Latencies of `invocations` warm invocations (after the first, cold one), and peak RSS."""
-    peak, _, statuses, _, latencies = lambda_runtime.warm_memory(
+    """Latencies of `invocations` warm invocations (after the first, cold one), peak RSS, and CPU
+    seconds per warm invocation."""
+    peak, _, statuses, _, latencies, warm_cpu = lambda_runtime.warm_memory(
         function["binary"], function["event"], invocations + 1,
         environment_for=lambda port: environment(port, function["table"], ca_cert))
     if statuses != {200: invocations + 1}:
         raise SystemExit(f"{function['label']} answered {statuses}, not 200 every time")
-    return latencies[1:], peak
+    return latencies[1:], peak, warm_cpu / invocations
 
 
 def invoke(api, n, label):
@@ -189,7 +190,7 @@ def run(args):
     directory = tempfile.mkdtemp(prefix="side-by-side.")
     ca_cert, cert, key = make_certificates(directory)
     stub = start_stub(items, cert, key)
-    results = {f["label"]: {"start": [], "latency": [], "peak": [], "instructions": [], "connections": []}
+    results = {f["label"]: {"start": [], "latency": [], "cpu": [], "peak": [], "instructions": [], "connections": []}
                for f in functions}
 
     for round_number in range(args.rounds):
@@ -198,7 +199,8 @@ def run(args):
             result = results[function["label"]]
             result["start"].append(start_up(function, ca_cert) * 1000)
             before = stub.connections
-            latencies, peak = warm(function, args.invocations, ca_cert)
+            latencies, peak, cpu = warm(function, args.invocations, ca_cert)
+            result["cpu"].append(cpu * 1e6)
             result["connections"].append(stub.connections - before)
             result["latency"].append(statistics.median(latencies) * 1e6)
             result["peak"].append(peak)
@@ -213,13 +215,15 @@ def run(args):
           f"(median latency per round); callgrind: ({CALLGRIND_MANY} - {CALLGRIND_FEW} invocations) / "
           f"{CALLGRIND_MANY - CALLGRIND_FEW}")
     print("| function | binary size | start-up (median ms) | warm latency (median of round medians, µs) "
-          "| instructions per warm invocation | peak RSS (MiB) | connections to DynamoDB per run (most) |")
-    print("|---|---|---|---|---|---|---|")
+          "| CPU per warm invocation (median, µs) | instructions per warm invocation (callgrind) | peak RSS (MiB) "
+          "| connections to DynamoDB per run (most) |")
+    print("|---|---|---|---|---|---|---|---|")
     for function in functions:
         result = results[function["label"]]
         instructions_figure = (f"{result['instructions'][0]:,.0f}" if result["instructions"] else "not measured")
         print(f"| {function['label']} | {os.path.getsize(function['binary']):,} B "
               f"| {statistics.median(result['start']):.2f} | {statistics.median(result['latency']):.0f} "
+              f"| {statistics.median(result['cpu']):.1f} "
               f"| {instructions_figure} | {statistics.median(result['peak']):.1f} "
               f"| {max(result['connections'])} |")
 
