@@ -903,17 +903,7 @@ async fn list_queries_page_through_the_cursor() {
     let h = Harness::new().await;
     let first = h.create_product(1).await;
     let second = h.create_product(1).await;
-    let page = |query: String| {
-        let mut ev = event("list-products");
-        ev["rawQueryString"] = json!(query);
-        let parameters: serde_json::Map<String, Value> = query
-            .split('&')
-            .filter_map(|pair| pair.split_once('='))
-            .map(|(k, v)| (k.to_string(), json!(v)))
-            .collect();
-        ev["queryStringParameters"] = Value::Object(parameters);
-        ev
-    };
+    let page = |query: String| with_query(event("list-products"), &query);
     let reply = h.expect("list-products", &page("limit=1".into()), 200).await;
     assert_eq!(reply.body["items"][0]["id"], first["id"], "{reply}");
     let cursor = str_of(&reply.body["next_cursor"]).to_string();

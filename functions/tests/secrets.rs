@@ -18,7 +18,7 @@ use orderly_core::crypto::hmac_sha256;
 use orderly_functions::{
     read_secrets, ConfigError, Function, FunctionConfig, CURSOR_KEY_PARAMETER, PAYMENT_WEBHOOK_SECRET_PARAMETER,
 };
-use serde_json::{json, Value};
+use serde_json::json;
 use std::collections::HashMap;
 use std::process::Command;
 use support::*;
@@ -210,17 +210,7 @@ async fn a_cursor_signed_with_the_cursor_key_is_refused_by_a_key_from_the_webhoo
     let h = Harness::new().await;
     h.create_product(1).await;
     h.create_product(1).await;
-    let page = |query: &str| {
-        let mut ev = event("list-products");
-        ev["rawQueryString"] = json!(query);
-        let parameters: serde_json::Map<String, Value> = query
-            .split('&')
-            .filter_map(|pair| pair.split_once('='))
-            .map(|(k, v)| (k.to_string(), json!(v)))
-            .collect();
-        ev["queryStringParameters"] = Value::Object(parameters);
-        ev
-    };
+    let page = |query: &str| with_query(event("list-products"), query);
     let reply = h.expect("list-products", &page("limit=1"), 200).await;
     let cursor = reply.body["next_cursor"].as_str().expect("a next page").to_string();
     let next = format!("limit=1&cursor={cursor}");

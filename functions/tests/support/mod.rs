@@ -368,6 +368,18 @@ pub fn body_json(event: &Value) -> Value {
 }
 
 /// Replaces the body with `value` as JSON text, as API Gateway delivers it.
+/// `event` with `query` as its query string, raw and parsed, as API Gateway passes both.
+pub fn with_query(mut event: Value, query: &str) -> Value {
+    event["rawQueryString"] = json!(query);
+    let parameters: Map<String, Value> = query
+        .split('&')
+        .filter_map(|pair| pair.split_once('='))
+        .map(|(k, v)| (k.to_string(), json!(v)))
+        .collect();
+    event["queryStringParameters"] = Value::Object(parameters);
+    event
+}
+
 pub fn set_body(event: &mut Value, value: &Value) {
     set_raw_body(event, &value.to_string());
 }
