@@ -1568,7 +1568,7 @@ def check_runtime_and_logs(s: Sources) -> list[str]:
     for key, want in {
         "Runtime": "provided.al2023",
         "Handler": "bootstrap",
-        "Architectures": ["arm64"],
+        "Architectures": [{"Ref": "Architecture"}],
     }.items():
         if globals_.get(key) != want:
             problems.append(f"Globals.Function.{key} is {globals_.get(key)!r}, not {want!r}")
@@ -1593,6 +1593,9 @@ def check_runtime_and_logs(s: Sources) -> list[str]:
         if variables.get(name) != want:
             problems.append(f"Globals environment {name} is {variables.get(name)!r}, not {want!r}")
     parameters = s.template.get("Parameters", {})
+    # A deployment runs on arm64 unless told otherwise; x86_64 is for SAM's local emulator.
+    if parameters.get("Architecture", {}).get("Default") != "arm64":
+        problems.append("the Architecture parameter's default is not arm64")
     core_config = read(ROOT / "core/src/config.rs")
     for parameter, key, const in (
         ("OrderTtlSeconds", "Default", "DEFAULT_ORDER_TTL_SECONDS"),

@@ -32,6 +32,17 @@ pub const PAYMENT_WEBHOOK_SECRET_PARAMETER: &str = "PAYMENT_WEBHOOK_SECRET_PARAM
 /// the list functions only.
 pub const CURSOR_KEY_PARAMETER: &str = "CURSOR_KEY_PARAMETER";
 
+/// The endpoint variables the SDK reads for the services the functions call. Set but empty, the
+/// SDK takes "" for an endpoint and panics at the first call; SAM's local emulator sets every
+/// variable the template declares that it cannot resolve to "" (`!If` among them). Refused here,
+/// at the cold start, by name.
+pub const ENDPOINT_VARIABLES: [&str; 4] = [
+    "AWS_ENDPOINT_URL",
+    "AWS_ENDPOINT_URL_DYNAMODB",
+    "AWS_ENDPOINT_URL_SSM",
+    "AWS_ENDPOINT_URL_SQS",
+];
+
 pub struct FunctionConfig {
     settings: Settings,
     table: String,
@@ -42,6 +53,8 @@ impl FunctionConfig {
     /// (none, for most functions: then no SSM client is even built).
     pub async fn from_environment(uses: SecretUse) -> Result<Self, ConfigError> {
         let vars: HashMap<String, String> = std::env::vars().collect();
+        // Before the SSM client below makes its first call.
+        no_empty_endpoint(&vars)?;
         let secrets = if uses == SecretUse::default() {
             Secrets::default()
         } else {
@@ -54,6 +67,7 @@ impl FunctionConfig {
     /// The configuration from environment-like pairs and secrets already read (by
     /// [`read_secrets`], or handed over directly by a test).
     pub fn from_vars(vars: &HashMap<String, String>, secrets: Secrets) -> Result<Self, ConfigError> {
+        no_empty_endpoint(vars)?;
         let settings = Settings::from_vars(vars, secrets)?;
         let table = table::table_name_from(vars)?;
         if let Some(path) = vars.get(SSL_CERT_FILE) {
@@ -153,6 +167,20 @@ async fn read_parameter(
     }
 }
 
+/// Refuses an endpoint variable set but empty (see [`ENDPOINT_VARIABLES`]).
+pub fn no_empty_endpoint(vars: &HashMap<String, String>) -> Result<(), ConfigError> {
+    for variable in ENDPOINT_VARIABLES {
+        if vars.get(variable).is_some_and(|value| value.trim().is_empty()) {
+            return Err(ConfigError::new(
+                variable,
+                "is set but empty: unset it (the service's own endpoint), or give the URL of the \
+                 server standing in for the service (sam local: --env-vars, see scripts/sam-local)",
+            ));
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -190,5 +218,19 @@ mod tests {
         let file = concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml");
         assert!(config(&vars(&[(SSL_CERT_FILE, file)])).is_ok());
         assert!(config(&vars(&[])).is_ok(), "unset: the system's roots");
+    }
+
+    #[test]
+    fn an_endpoint_variable_set_but_empty_fails_the_cold_start_naming_it() {
+        for variable in ENDPOINT_VARIABLES {
+            for empty in ["", " "] {
+                let refused = config(&vars(&[(variable, empty)]));
+                assert!(
+                    matches!(refused, Err(ConfigError { variable: named, .. }) if named == variable),
+                    "{variable}={empty:?}"
+                );
+            }
+            assert!(config(&vars(&[(variable, "http://127.0.0.1:8000")])).is_ok());
+        }
     }
 }

@@ -45,6 +45,10 @@ pub async fn run_relay() -> Result<(), Error> {
             return Err(error.into());
         }
     };
+    if let Err(error) = crate::config::no_empty_endpoint(&std::env::vars().collect()) {
+        tracing::error!(%error, "invalid configuration");
+        return Err(error.into());
+    }
     let xray = XrayDaemon::from_environment();
     let sdk = orderly_store_dynamodb::client::sdk_config_from_environment().await;
     let mut sqs = aws_sdk_sqs::config::Builder::from(&sdk);
