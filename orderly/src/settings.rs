@@ -6,19 +6,12 @@
 use crate::jobs::JobSettings;
 use crate::limits::ServerLimits;
 use crate::secrets::{self, SecretFileError, CURSOR_KEY_FILE, JWT_SECRET_FILE, WEBHOOK_SECRET_FILE};
+use orderly_core::auth::jwt::ORDERLY_JWT_SECRET;
 use orderly_core::auth::{Hs256Key, TokenRules};
 use orderly_core::config::{Secret, Secrets, CURSOR_KEY, PAYMENT_WEBHOOK_SECRET};
 use orderly_core::{ConfigError, Settings};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-
-pub const ORDERLY_JWT_SECRET: &str = "ORDERLY_JWT_SECRET";
-/// When set, a token's `iss` must be exactly this.
-pub const ORDERLY_JWT_ISSUER: &str = "ORDERLY_JWT_ISSUER";
-/// When set, a token's `aud` must be this, or an array holding it.
-pub const ORDERLY_JWT_AUDIENCE: &str = "ORDERLY_JWT_AUDIENCE";
-/// How far ahead a token's `exp` may lie (default a day).
-pub const ORDERLY_JWT_MAX_LIFETIME_SECONDS: &str = "ORDERLY_JWT_MAX_LIFETIME_SECONDS";
 
 #[derive(Debug, thiserror::Error)]
 pub enum SettingsError {
@@ -71,7 +64,7 @@ impl ServeSettings {
         let cursor_key = secret_from(&vars, CURSOR_KEY, data_dir, CURSOR_KEY_FILE, &mut new_secrets)?;
         let settings = ServeSettings {
             core: Settings::from_vars(&vars, Secrets::both(webhook, cursor_key))?,
-            jwt_key: Hs256Key::with_rules(jwt, token_rules_from(&vars)?),
+            jwt_key: Hs256Key::with_rules(jwt, TokenRules::from_vars(&vars)?),
             jobs: JobSettings::from_vars(&vars)?,
             limits: ServerLimits::from_vars(&vars)?,
         };
@@ -135,48 +128,6 @@ fn secret_from(
     }
 }
 
-/// What tokens are held to besides their signature: unset, any `iss` and `aud` pass and `exp`
-/// may lie a day ahead.
-fn token_rules_from(vars: &HashMap<String, String>) -> Result<TokenRules, ConfigError> {
-    let max_lifetime_seconds = match vars.get(ORDERLY_JWT_MAX_LIFETIME_SECONDS) {
-        None => TokenRules::DEFAULT_MAX_LIFETIME_SECONDS,
-        Some(text) => text
-            .trim()
-            .parse::<i64>()
-            .ok()
-            .filter(|seconds| (1..=TokenRules::MAX_LIFETIME_CEILING_SECONDS).contains(seconds))
-            .ok_or_else(|| {
-                ConfigError::new(
-                    ORDERLY_JWT_MAX_LIFETIME_SECONDS,
-                    format!(
-                        "must be a whole number of seconds from 1 to {}, got {text:?}",
-                        TokenRules::MAX_LIFETIME_CEILING_SECONDS
-                    ),
-                )
-            })?,
-    };
-    Ok(TokenRules {
-        issuer: expected_claim(vars, ORDERLY_JWT_ISSUER)?,
-        audience: expected_claim(vars, ORDERLY_JWT_AUDIENCE)?,
-        max_lifetime_seconds,
-    })
-}
-
-/// A value a claim must equal. Compared exactly, so stray whitespace around it (a copy-paste
-/// slip) would refuse every token: it is refused here instead.
-fn expected_claim(vars: &HashMap<String, String>, variable: &'static str) -> Result<Option<String>, ConfigError> {
-    match vars.get(variable) {
-        None => Ok(None),
-        Some(value) if value.is_empty() || value.trim() != value || value.chars().any(char::is_control) => {
-            Err(ConfigError::new(
-                variable,
-                "must not be empty, have whitespace around it or control characters (unset it to accept any)",
-            ))
-        }
-        Some(value) => Ok(Some(value.clone())),
-    }
-}
-
 /// The secret `orderly token` and `orderly webhook` use: the variable, else the data dir's file.
 fn tool_secret(variable: &'static str, dir: &Path, file: &str) -> Result<Secret, SettingsError> {
     if let Ok(value) = std::env::var(variable) {
@@ -197,56 +148,10 @@ fn tool_secret(variable: &'static str, dir: &Path, file: &str) -> Result<Secret,
 /// the `iss` and `aud` the server expects and live no longer than it allows.
 pub fn jwt_key_for_tools(dir: &Path) -> Result<Hs256Key, SettingsError> {
     let vars: HashMap<String, String> = std::env::vars().collect();
-    let rules = token_rules_from(&vars)?;
+    let rules = TokenRules::from_vars(&vars)?;
     tool_secret(ORDERLY_JWT_SECRET, dir, JWT_SECRET_FILE).map(|secret| Hs256Key::with_rules(secret, rules))
 }
 
 pub fn webhook_secret_for_tools(dir: &Path) -> Result<Secret, SettingsError> {
     tool_secret(PAYMENT_WEBHOOK_SECRET, dir, WEBHOOK_SECRET_FILE)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn vars(pairs: &[(&str, &str)]) -> HashMap<String, String> {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
-    }
-
-    #[test]
-    fn token_rules_default_to_no_issuer_or_audience_and_a_day() {
-        assert_eq!(token_rules_from(&vars(&[])), Ok(TokenRules::default()));
-        assert_eq!(TokenRules::default().max_lifetime_seconds, 86_400);
-    }
-
-    #[test]
-    fn token_rules_are_read_and_bad_values_name_their_variable() {
-        let rules = token_rules_from(&vars(&[
-            (ORDERLY_JWT_ISSUER, "https://issuer.example"),
-            (ORDERLY_JWT_AUDIENCE, "orderly"),
-            (ORDERLY_JWT_MAX_LIFETIME_SECONDS, "3600"),
-        ]));
-        assert_eq!(
-            rules,
-            Ok(TokenRules {
-                issuer: Some("https://issuer.example".into()),
-                audience: Some("orderly".into()),
-                max_lifetime_seconds: 3600,
-            })
-        );
-        for (variable, value) in [
-            (ORDERLY_JWT_ISSUER, ""),
-            (ORDERLY_JWT_ISSUER, " https://issuer.example"),
-            (ORDERLY_JWT_AUDIENCE, "orderly\n"),
-            (ORDERLY_JWT_MAX_LIFETIME_SECONDS, "0"),
-            (ORDERLY_JWT_MAX_LIFETIME_SECONDS, "1d"),
-            (ORDERLY_JWT_MAX_LIFETIME_SECONDS, "31536001"),
-        ] {
-            assert_eq!(
-                token_rules_from(&vars(&[(variable, value)])).map_err(|e| e.variable),
-                Err(variable),
-                "{variable}={value:?}"
-            );
-        }
-    }
 }

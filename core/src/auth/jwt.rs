@@ -1,16 +1,28 @@
-//! HS256 JSON Web Tokens, for the local server and its dev tokens. Deliberately narrow: HS256 is
+//! HS256 JSON Web Tokens, for the local server, its dev tokens and the test gateway (which plays
+//! API Gateway's JWT authorizer in front of the functions, so it verifies exactly as the server
+//! does, by the same variables). Deliberately narrow: HS256 is
 //! the only algorithm accepted (a token naming any other, `none` above all, is refused before its
 //! signature is even looked at), `exp` is required, `nbf` is honoured, both must be whole numbers
 //! of seconds and both allow [`LEEWAY_SECONDS`] of clock skew. `exp` may lie no further ahead
 //! than the longest lifetime the [`TokenRules`] allow, and `iss` and `aud` are checked when the
 //! rules name them. The signature is compared in constant time.
 
-use crate::config::Secret;
+use crate::config::{ConfigError, Secret};
 use crate::crypto::{hmac_sha256, verify_hmac_sha256};
 use crate::domain::Timestamp;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use serde_json::{Map, Value};
+use std::collections::HashMap;
+
+/// The secret tokens are signed with.
+pub const ORDERLY_JWT_SECRET: &str = "ORDERLY_JWT_SECRET";
+/// When set, a token's `iss` must be exactly this.
+pub const ORDERLY_JWT_ISSUER: &str = "ORDERLY_JWT_ISSUER";
+/// When set, a token's `aud` must be this, or an array holding it.
+pub const ORDERLY_JWT_AUDIENCE: &str = "ORDERLY_JWT_AUDIENCE";
+/// How far ahead a token's `exp` may lie (default a day).
+pub const ORDERLY_JWT_MAX_LIFETIME_SECONDS: &str = "ORDERLY_JWT_MAX_LIFETIME_SECONDS";
 
 /// The clock skew allowed between the token's issuer and us, applied to `exp` (a token is still
 /// accepted up to this long after it expired), to `nbf` (and this long before it is valid), and
@@ -65,6 +77,48 @@ impl TokenRules {
     pub const DEFAULT_MAX_LIFETIME_SECONDS: i64 = 24 * 3600;
     /// A year: the most a lifetime may be configured to.
     pub const MAX_LIFETIME_CEILING_SECONDS: i64 = 365 * 24 * 3600;
+
+    /// The rules the environment's variables set: unset, any `iss` and `aud` pass and `exp` may
+    /// lie a day ahead.
+    pub fn from_vars(vars: &HashMap<String, String>) -> Result<Self, ConfigError> {
+        let max_lifetime_seconds = match vars.get(ORDERLY_JWT_MAX_LIFETIME_SECONDS) {
+            None => Self::DEFAULT_MAX_LIFETIME_SECONDS,
+            Some(text) => text
+                .trim()
+                .parse::<i64>()
+                .ok()
+                .filter(|seconds| (1..=Self::MAX_LIFETIME_CEILING_SECONDS).contains(seconds))
+                .ok_or_else(|| {
+                    ConfigError::new(
+                        ORDERLY_JWT_MAX_LIFETIME_SECONDS,
+                        format!(
+                            "must be a whole number of seconds from 1 to {}, got {text:?}",
+                            Self::MAX_LIFETIME_CEILING_SECONDS
+                        ),
+                    )
+                })?,
+        };
+        Ok(TokenRules {
+            issuer: expected_claim(vars, ORDERLY_JWT_ISSUER)?,
+            audience: expected_claim(vars, ORDERLY_JWT_AUDIENCE)?,
+            max_lifetime_seconds,
+        })
+    }
+}
+
+/// A value a claim must equal. Compared exactly, so stray whitespace around it (a copy-paste
+/// slip) would refuse every token: it is refused here instead.
+fn expected_claim(vars: &HashMap<String, String>, variable: &'static str) -> Result<Option<String>, ConfigError> {
+    match vars.get(variable) {
+        None => Ok(None),
+        Some(value) if value.is_empty() || value.trim() != value || value.chars().any(char::is_control) => {
+            Err(ConfigError::new(
+                variable,
+                "must not be empty, have whitespace around it or control characters (unset it to accept any)",
+            ))
+        }
+        Some(value) => Ok(Some(value.clone())),
+    }
 }
 
 impl Default for TokenRules {
@@ -386,6 +440,47 @@ mod tests {
         assert_eq!(k.verify(&expired, now()), Err(JwtError::Expired));
         let forged = Hs256Key::new(Secret::new("other")).sign(&claims(json!({"sub": "a", "exp": NOW + 10})));
         assert_eq!(k.verify(&forged, now()), Err(JwtError::BadSignature));
+    }
+
+    fn vars(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    #[test]
+    fn token_rules_default_to_no_issuer_or_audience_and_a_day() {
+        assert_eq!(TokenRules::from_vars(&vars(&[])), Ok(TokenRules::default()));
+        assert_eq!(TokenRules::default().max_lifetime_seconds, 86_400);
+    }
+
+    #[test]
+    fn token_rules_are_read_and_bad_values_name_their_variable() {
+        let rules = TokenRules::from_vars(&vars(&[
+            (ORDERLY_JWT_ISSUER, "https://issuer.example"),
+            (ORDERLY_JWT_AUDIENCE, "orderly"),
+            (ORDERLY_JWT_MAX_LIFETIME_SECONDS, "3600"),
+        ]));
+        assert_eq!(
+            rules,
+            Ok(TokenRules {
+                issuer: Some("https://issuer.example".into()),
+                audience: Some("orderly".into()),
+                max_lifetime_seconds: 3600,
+            })
+        );
+        for (variable, value) in [
+            (ORDERLY_JWT_ISSUER, ""),
+            (ORDERLY_JWT_ISSUER, " https://issuer.example"),
+            (ORDERLY_JWT_AUDIENCE, "orderly\n"),
+            (ORDERLY_JWT_MAX_LIFETIME_SECONDS, "0"),
+            (ORDERLY_JWT_MAX_LIFETIME_SECONDS, "1d"),
+            (ORDERLY_JWT_MAX_LIFETIME_SECONDS, "31536001"),
+        ] {
+            assert_eq!(
+                TokenRules::from_vars(&vars(&[(variable, value)])).map_err(|e| e.variable),
+                Err(variable),
+                "{variable}={value:?}"
+            );
+        }
     }
 
     #[test]
