@@ -1,5 +1,11 @@
 //! Test harness: spawns the real `orderly` binary on a temporary data directory, mints tokens,
 //! signs webhooks and offers small request helpers so that the tests stay short.
+//!
+//! With `ORDERLY_TEST_STORE=deployed` the suite runs against the deployed shape instead: the
+//! Lambda functions under SAM's emulator behind the test gateway (`scripts/deployed-shape`, whose
+//! base URL, DynamoDB endpoint and table name it reads), one test at a time on a table emptied
+//! before each. A test that needs the local process itself (its own configuration, a restart, its
+//! logs) fails there, loudly: scripts/test leaves those out of that run, by name.
 
 use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
@@ -36,6 +42,8 @@ pub struct TestServer {
     dir: tempfile::TempDir,
     env: Vec<(String, String)>,
     logs: SharedLog,
+    /// Deployed: this test's hold on the shared shape, released when the test ends.
+    _deployed: Option<std::fs::File>,
 }
 
 impl TestServer {
@@ -46,6 +54,14 @@ impl TestServer {
 
     /// A fresh server with extra environment variables (e.g. `ORDER_TTL_SECONDS`, `CURRENCY`).
     pub fn start_with(env: &[(&str, &str)]) -> TestServer {
+        if let Some(deployed) = deployed_under_test() {
+            assert!(
+                env.is_empty(),
+                "this test configures the local server ({env:?}): the deployed shape has one configuration \
+                 (scripts/test leaves this test out of the deployed run)"
+            );
+            return TestServer::on_deployed_shape(deployed);
+        }
         let dir = tempfile::Builder::new()
             .prefix("orderly-api-test-")
             .tempdir()
@@ -56,11 +72,7 @@ impl TestServer {
         }
         let logs: SharedLog = Arc::new(Mutex::new(Vec::new()));
         let (child, base) = spawn_server(dir.path(), &env, &logs);
-        let client = reqwest::Client::builder()
-            .no_proxy()
-            .timeout(Duration::from_secs(30))
-            .build()
-            .expect("build reqwest client");
+        let client = http_client();
         TestServer {
             base,
             client,
@@ -68,12 +80,37 @@ impl TestServer {
             dir,
             env,
             logs,
+            _deployed: None,
         }
+    }
+
+    /// The deployed shape, held by this test alone, on an emptied table.
+    fn on_deployed_shape(deployed: Deployed) -> TestServer {
+        let hold = deployed.hold();
+        deployed.empty_table();
+        TestServer {
+            base: deployed.base,
+            client: http_client(),
+            child: None,
+            dir: tempfile::tempdir().expect("create temporary dir"),
+            // What tells the tests the store is DynamoDB (`is_embedded`).
+            env: vec![("TABLE_NAME".to_string(), deployed.table)],
+            logs: Arc::new(Mutex::new(Vec::new())),
+            _deployed: Some(hold),
+        }
+    }
+
+    fn assert_local(&self, what: &str) {
+        assert!(
+            self._deployed.is_none(),
+            "{what} needs the local server's process: scripts/test leaves this test out of the deployed run"
+        );
     }
 
     /// Kills the process with SIGKILL (a crash, no graceful shutdown) and starts a new one on the
     /// same data directory and environment. `base` changes (new port).
     pub fn restart(&mut self) {
+        self.assert_local("restart");
         if let Some(mut child) = self.child.take() {
             let _ = child.kill();
             let _ = child.wait();
@@ -86,6 +123,7 @@ impl TestServer {
     /// Asks the process to stop with SIGTERM, as a supervisor does, and waits for it to exit
     /// (at most `limit`, else the test fails). `restart` then starts a new one on the same data.
     pub fn terminate(&mut self, limit: Duration) -> std::process::ExitStatus {
+        self.assert_local("terminate");
         let mut child = self.child.take().expect("a running server");
         let sent = Command::new("kill")
             .args(["-TERM", &child.id().to_string()])
@@ -118,6 +156,7 @@ impl TestServer {
     /// Runs `orderly <args>` on the server's data dir and store, as a user would by hand, and
     /// returns its stdout; a failure fails the test with its stderr.
     pub fn run_orderly(&self, args: &[&str]) -> String {
+        self.assert_local("run_orderly");
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_orderly"));
         cmd.args(args).arg("--data-dir").arg(self.dir.path());
         if self.env.iter().any(|(k, _)| k == "TABLE_NAME") {
@@ -153,6 +192,7 @@ impl TestServer {
     /// Everything the server(s) wrote so far (stdout lines, stderr lines prefixed `[stderr] `).
     #[allow(dead_code)]
     pub fn log_lines(&self) -> Vec<String> {
+        self.assert_local("log_lines");
         self.logs.lock().unwrap().clone()
     }
 
@@ -183,6 +223,7 @@ impl TestServer {
     /// Sends `request` (a complete HTTP/1.1 request, written as is) over a fresh TCP connection
     /// and parses the response. For what the HTTP client cannot send, e.g. chunked bodies.
     pub async fn raw_http(&self, what: &str, request: Vec<u8>) -> Resp {
+        self.assert_local("raw_http");
         let addr = self.base.trim_start_matches("http://").to_string();
         let what = what.to_string();
         tokio::task::spawn_blocking(move || raw_exchange(&addr, &what, request))
@@ -266,6 +307,152 @@ impl Drop for TestServer {
     }
 }
 
+fn http_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .no_proxy()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .expect("build reqwest client")
+}
+
+/// The deployed shape of `ORDERLY_TEST_STORE=deployed` (scripts/deployed-shape prints all three).
+struct Deployed {
+    base: String,
+    dynamodb: String,
+    table: String,
+}
+
+fn deployed_under_test() -> Option<Deployed> {
+    if std::env::var("ORDERLY_TEST_STORE").as_deref() != Ok("deployed") {
+        return None;
+    }
+    let read = |name: &str| {
+        std::env::var(name).unwrap_or_else(|_| {
+            panic!("ORDERLY_TEST_STORE=deployed needs {name}: scripts/test sets it from scripts/deployed-shape")
+        })
+    };
+    let deployed = Deployed {
+        base: read("ORDERLY_TEST_BASE_URL"),
+        dynamodb: read("ORDERLY_TEST_DYNAMODB_ENDPOINT"),
+        table: read("ORDERLY_TEST_TABLE_NAME"),
+    };
+    for (variable, ours) in [
+        ("ORDERLY_JWT_SECRET", JWT_SECRET),
+        ("PAYMENT_WEBHOOK_SECRET", WEBHOOK_SECRET),
+    ] {
+        assert_eq!(
+            std::env::var(variable).as_deref(),
+            Ok(ours),
+            "the deployed shape must be started with {variable} set to the suite's own (support.rs)"
+        );
+    }
+    for url in [&deployed.base, &deployed.dynamodb] {
+        assert!(
+            url.starts_with("http://127.0.0.1:"),
+            "tests only talk to 127.0.0.1, not {url}"
+        );
+    }
+    Some(deployed)
+}
+
+impl Deployed {
+    /// One test at a time on the shared shape, across the test processes: an exclusive lock,
+    /// held until the test's server is dropped.
+    fn hold(&self) -> std::fs::File {
+        let path = std::env::temp_dir().join(format!("orderly-deployed-{}.lock", self.table));
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .unwrap_or_else(|e| panic!("open {}: {e}", path.display()));
+        file.lock().unwrap_or_else(|e| panic!("lock {}: {e}", path.display()));
+        file
+    }
+
+    /// Drops the table and creates it again, so every test starts on an empty store, as it does
+    /// locally. DynamoDB Local deletes at once; the functions keep their clients.
+    fn empty_table(&self) {
+        let delete = Command::new("curl")
+            .args([
+                "-s",
+                "-o",
+                "/dev/null",
+                "-w",
+                "%{http_code}",
+                "-X",
+                "POST",
+                &self.dynamodb,
+            ])
+            .args(["-H", "Content-Type: application/x-amz-json-1.0"])
+            .args(["-H", "X-Amz-Target: DynamoDB_20120810.DeleteTable"])
+            .args([
+                "-H",
+                "Authorization: AWS4-HMAC-SHA256 Credential=test/20260101/us-east-1/dynamodb/aws4_request, \
+                 SignedHeaders=host, Signature=0",
+            ])
+            .args(["--data", &json!({ "TableName": self.table }).to_string()])
+            .output()
+            .expect("run curl");
+        let status = String::from_utf8_lossy(&delete.stdout).to_string();
+        // 400: ResourceNotFoundException, the table of a test that failed half-way is gone.
+        assert!(status == "200" || status == "400", "DeleteTable answered {status}");
+        let created = Command::new(env!("CARGO_BIN_EXE_orderly"))
+            .args(["table", "create"])
+            .envs([
+                ("TABLE_NAME", self.table.as_str()),
+                ("AWS_ENDPOINT_URL", self.dynamodb.as_str()),
+                ("AWS_REGION", "us-east-1"),
+                ("AWS_ACCESS_KEY_ID", "test"),
+                ("AWS_SECRET_ACCESS_KEY", "test"),
+                ("AWS_EC2_METADATA_DISABLED", "true"),
+            ])
+            .output()
+            .expect("run orderly table create");
+        assert!(
+            created.status.success(),
+            "orderly table create failed: {}",
+            String::from_utf8_lossy(&created.stderr)
+        );
+    }
+}
+
+/// Whether the suite runs against the deployed shape, where API Gateway answers some requests
+/// before any function runs (a protected route's JWT failures).
+pub fn against_deployed_shape() -> bool {
+    std::env::var("ORDERLY_TEST_STORE").as_deref() == Ok("deployed")
+}
+
+/// Whether API Gateway's JWT authorizer guards `method path` (every route of the route table but
+/// the public ones; an unknown route goes to the public `$default` route).
+pub fn guarded_by_authorizer(method: &Method, path: &str) -> bool {
+    use orderly_core::api::{Access, ROUTES};
+    let segments: Vec<&str> = path.split('?').next().unwrap_or("").split('/').collect();
+    ROUTES.iter().any(|route| {
+        let template: Vec<&str> = route.path.split('/').collect();
+        route.method.as_str() == method.as_str()
+            && route.access != Access::Public
+            && template.len() == segments.len()
+            && template
+                .iter()
+                .zip(&segments)
+                .all(|(t, s)| t == s || (t.starts_with('{') && !s.is_empty()))
+    })
+}
+
+/// API Gateway's own 401, deployed, for a protected route's missing or unverifiable token: its
+/// fixed body (HTTP APIs do not let us change it) and its request id.
+#[track_caller]
+pub fn assert_refused_by_authorizer(r: &Resp) {
+    assert_eq!(
+        r.status, 401,
+        "{}: expected the authorizer's 401, got {} {}",
+        r.what, r.status, r.text
+    );
+    assert_eq!(r.body, json!({"message": "Unauthorized"}), "{}: {}", r.what, r.text);
+    assert!(r.header("apigw-requestid").is_some(), "{}: no apigw-requestid", r.what);
+}
+
 /// The store the suite runs on: the embedded default, or, with `ORDERLY_TEST_STORE=dynamodb`, a
 /// fresh table on the DynamoDB Local of `ORDERLY_TEST_DYNAMODB_ENDPOINT` (created with
 /// `orderly table create`). Returns the environment the server then needs.
@@ -273,7 +460,8 @@ fn dynamodb_under_test() -> Option<Vec<(String, String)>> {
     match std::env::var("ORDERLY_TEST_STORE").as_deref() {
         Err(_) | Ok("embedded") => return None,
         Ok("dynamodb") => {}
-        Ok(other) => panic!("ORDERLY_TEST_STORE={other}: expected embedded or dynamodb"),
+        Ok("deployed") => return None,
+        Ok(other) => panic!("ORDERLY_TEST_STORE={other}: expected embedded, dynamodb or deployed"),
     }
     let endpoint = std::env::var("ORDERLY_TEST_DYNAMODB_ENDPOINT")
         .expect("ORDERLY_TEST_STORE=dynamodb needs ORDERLY_TEST_DYNAMODB_ENDPOINT: run scripts/test");
@@ -700,6 +888,13 @@ impl Resp {
 /// An RFC 9457 problem with the given status and slug, and an `X-Request-Id`.
 #[track_caller]
 pub fn assert_problem(r: &Resp, status: u16, slug: &str) {
+    if status == 401 && slug == "unauthenticated" && against_deployed_shape() && r.header("x-request-id").is_none() {
+        // Deployed, a token the JWT authorizer cannot verify gets API Gateway's own answer
+        // (openapi.yaml and the README say so); one it verifies but whose claims do not make a
+        // caller reaches the function, which answers the problem below.
+        assert_refused_by_authorizer(r);
+        return;
+    }
     assert_eq!(
         r.status, status,
         "{}: expected {status} {slug}, got {} with body {}",
