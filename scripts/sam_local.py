@@ -7,6 +7,9 @@
                                          under `sam local start-lambda` and the test gateway in
                                          front of them; prints the base URL once every route
                                          answers, runs until SIGTERM (scripts/deployed-shape)
+  scripts/sam_local.py check -- COMMAND...
+                                         both, on one build: `invoke`, then COMMAND against the
+                                         deployed shape (scripts/test)
   scripts/sam_local.py deployed-shape -- COMMAND...
                                          the same, runs COMMAND against it (ORDERLY_TEST_BASE_URL,
                                          ORDERLY_TEST_DYNAMODB_ENDPOINT, ORDERLY_TEST_TABLE_NAME in
@@ -539,10 +542,14 @@ def with_body(event: dict, body: dict) -> dict:
     return event
 
 
-def invoke_every_function(invoker: Invoker, webhook_secret: str, moto: str, queues: dict) -> None:
+def invoke_every_function(shape: Shape) -> None:
     """Each function with its sample event, adapted to live data where the sample names ids that
-    exist only in its own story (a product, an order): the run makes them first."""
+    exist only in its own story (a product, an order): the run makes them first. Reservations
+    last a minute here, so that one lapses within the run."""
     step("sam local invoke: every function with its events/ file")
+    invoker = Invoker(shape.template, shape.env_vars("invoke", {"ORDER_TTL_SECONDS": "60"}), shape.docker_env,
+                      shape.services.state)
+    webhook_secret, moto, queues = shape.webhook_secret, shape.moto, shape.queues
     invoke = invoker.invoke
     tested = set()
 
@@ -690,23 +697,29 @@ def settings_from_environment() -> tuple[dict, str, str]:
     return settings, webhook_secret, jwt_secret
 
 
-def prepare(services: Services, overrides: dict | None = None):
-    ensure_tools()
-    docker_env = start_docker(services)
-    template, binaries = sam_build(docker_env, services.state / "build")
-    build_base_image(docker_env, binaries)
-    inside = bridge_address(docker_env)
-    ports = {"dynamodb": start_dynamodb_local(services), "moto": start_moto(services, inside)}
-    dynamodb = f"http://127.0.0.1:{ports['dynamodb']}"
-    moto = f"http://{inside}:{ports['moto']}"
-    create_table(dynamodb)
-    settings, webhook_secret, jwt_secret = settings_from_environment()
-    settings.update(overrides or {})
-    put_secrets(moto, webhook_secret, secrets.token_urlsafe(32))
-    queues = create_queues(moto)
-    env_vars = services.state / "env-vars.json"
-    env_vars_file(env_vars, inside, ports, queues, settings)
-    return docker_env, template, env_vars, dynamodb, moto, queues, webhook_secret, jwt_secret
+class Shape:
+    """What `prepare` started and made: the build, the stand-ins, the secrets."""
+
+    def __init__(self, services: Services):
+        ensure_tools()
+        self.services = services
+        self.docker_env = start_docker(services)
+        self.template, binaries = sam_build(self.docker_env, services.state / "build")
+        build_base_image(self.docker_env, binaries)
+        self.inside = bridge_address(self.docker_env)
+        self.ports = {"dynamodb": start_dynamodb_local(services), "moto": start_moto(services, self.inside)}
+        self.dynamodb = f"http://127.0.0.1:{self.ports['dynamodb']}"
+        self.moto = f"http://{self.inside}:{self.ports['moto']}"
+        create_table(self.dynamodb)
+        self.settings, self.webhook_secret, self.jwt_secret = settings_from_environment()
+        put_secrets(self.moto, self.webhook_secret, secrets.token_urlsafe(32))
+        self.queues = create_queues(self.moto)
+
+    def env_vars(self, name: str, overrides: dict | None = None) -> Path:
+        """A file for SAM's --env-vars: the settings read, with `overrides`."""
+        path = self.services.state / f"env-vars-{name}.json"
+        env_vars_file(path, self.inside, self.ports, self.queues, {**self.settings, **(overrides or {})})
+        return path
 
 
 def routes_file(path: Path) -> None:
@@ -718,17 +731,18 @@ def routes_file(path: Path) -> None:
     path.write_text(done.stdout)
 
 
-def serve_shape(services: Services, docker_env: dict, template: Path, env_vars: Path, jwt_secret: str):
+def serve_shape(shape: Shape, env_vars: Path):
     """The functions under start-lambda and the gateway before them; returns the base URL and the
     two processes, once every route answers."""
     step("sam local start-lambda (warm containers)")
+    services = shape.services
     lambda_port = free_port()
     start_lambda = services.spawn("start-lambda", [
-        "sam", "local", "start-lambda", "--template", str(template), "--env-vars", str(env_vars),
+        "sam", "local", "start-lambda", "--template", str(shape.template), "--env-vars", str(env_vars),
         "--parameter-overrides", f"Architecture={architecture()}", "--invoke-image", BASE_IMAGE,
         "--skip-pull-image", "--warm-containers", "EAGER", "--host", "127.0.0.1", "--port", str(lambda_port),
         "--container-host", "127.0.0.1", "--container-host-interface", "127.0.0.1",
-    ], env=sam_environment(docker_env))
+    ], env=sam_environment(shape.docker_env))
     lambda_endpoint = f"http://127.0.0.1:{lambda_port}"
     wait_until("sam local start-lambda", lambda: http("GET", lambda_endpoint + "/")[0] != 0, 300, *start_lambda)
 
@@ -740,7 +754,7 @@ def serve_shape(services: Services, docker_env: dict, template: Path, env_vars: 
         raise Failure(f"{gateway_bin} does not exist: cargo build -p orderly-test-gateway")
     gateway = services.spawn("gateway", [
         gateway_bin, "--routes", str(routes), "--lambda-endpoint", lambda_endpoint, "--listen", "127.0.0.1:0",
-    ], env={**os.environ, "ORDERLY_JWT_SECRET": jwt_secret})
+    ], env={**os.environ, "ORDERLY_JWT_SECRET": shape.jwt_secret})
 
     def listening():
         found = re.search(r"listening on (http://127\.0\.0\.1:\d+)", gateway[1].read_text(errors="replace"))
@@ -752,18 +766,21 @@ def serve_shape(services: Services, docker_env: dict, template: Path, env_vars: 
     return base, {"start-lambda": start_lambda, "gateway": gateway}
 
 
-def deployed_shape(state: Path, command: list[str]) -> int:
-    """Runs the shape until SIGTERM; or, given a command, runs it against the shape and stops."""
+def deployed_shape(state: Path, command: list[str], invoke_first: bool = False) -> int:
+    """Runs the shape until SIGTERM; or, given a command, runs it against the shape and stops.
+    With `invoke_first`, every function under `sam local invoke` before (one build for both)."""
     with Services(state) as services:
-        docker_env, template, env_vars, dynamodb, _, _, _, jwt_secret = prepare(services)
-        base, processes = serve_shape(services, docker_env, template, env_vars, jwt_secret)
-        where = {"ORDERLY_TEST_BASE_URL": base, "ORDERLY_TEST_DYNAMODB_ENDPOINT": dynamodb,
+        shape = Shape(services)
+        if invoke_first:
+            invoke_every_function(shape)
+        base, processes = serve_shape(shape, shape.env_vars("shape"))
+        where = {"ORDERLY_TEST_BASE_URL": base, "ORDERLY_TEST_DYNAMODB_ENDPOINT": shape.dynamodb,
                  "ORDERLY_TEST_TABLE_NAME": TABLE}
         if command:
             step(f"against the deployed shape at {base}: {' '.join(command)}")
             # Also what a command needs to run SAM itself on the same build and daemon.
-            sam = {**docker_env, "ORDERLY_SAM_TEMPLATE": str(template), "ORDERLY_SAM_ENV_VARS": str(env_vars),
-                   "ORDERLY_SAM_BASE_IMAGE": BASE_IMAGE}
+            sam = {**shape.docker_env, "ORDERLY_SAM_TEMPLATE": str(shape.template),
+                   "ORDERLY_SAM_ENV_VARS": str(shape.env_vars("shape")), "ORDERLY_SAM_BASE_IMAGE": BASE_IMAGE}
             return subprocess.run(command, env={**os.environ, **where, **sam}).returncode
         for name, value in where.items():
             print(f"{name}={value}", flush=True)
@@ -795,24 +812,22 @@ def every_route_answers(base: str, routes: Path) -> bool:
 def invoke_all(state: Path, command: list[str]) -> int:
     del command  # `invoke` takes none
     with Services(state) as services:
-        docker_env, template, env_vars, _, moto, queues, webhook_secret, _ = prepare(
-            services, {"ORDER_TTL_SECONDS": "60"})
-        invoker = Invoker(template, env_vars, docker_env, state)
-        invoke_every_function(invoker, webhook_secret, moto, queues)
+        invoke_every_function(Shape(services))
     return 0
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("command", choices=["invoke", "deployed-shape"])
+    parser.add_argument("command", choices=["invoke", "deployed-shape", "check"])
     parser.add_argument("against", nargs="*", help="deployed-shape: a command to run against it, then stop")
     arguments = parser.parse_args()
     # SIGTERM unwinds like an exception until the shape is up (then it ends the wait instead).
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     state = Path(tempfile.mkdtemp(prefix="orderly-sam-local."))
     try:
-        run = invoke_all if arguments.command == "invoke" else deployed_shape
-        return run(state, arguments.against)
+        if arguments.command == "invoke":
+            return invoke_all(state, arguments.against)
+        return deployed_shape(state, arguments.against, invoke_first=arguments.command == "check")
     except Failure as failure:
         print(f"\nERROR (sam-local): {failure}", file=sys.stderr)
         print(f"logs kept in {state}", file=sys.stderr)

@@ -397,23 +397,7 @@ impl Deployed {
         let status = String::from_utf8_lossy(&delete.stdout).to_string();
         // 400: ResourceNotFoundException, the table of a test that failed half-way is gone.
         assert!(status == "200" || status == "400", "DeleteTable answered {status}");
-        let created = Command::new(env!("CARGO_BIN_EXE_orderly"))
-            .args(["table", "create"])
-            .envs([
-                ("TABLE_NAME", self.table.as_str()),
-                ("AWS_ENDPOINT_URL", self.dynamodb.as_str()),
-                ("AWS_REGION", "us-east-1"),
-                ("AWS_ACCESS_KEY_ID", "test"),
-                ("AWS_SECRET_ACCESS_KEY", "test"),
-                ("AWS_EC2_METADATA_DISABLED", "true"),
-            ])
-            .output()
-            .expect("run orderly table create");
-        assert!(
-            created.status.success(),
-            "orderly table create failed: {}",
-            String::from_utf8_lossy(&created.stderr)
-        );
+        create_table(&dynamodb_env(&self.table, &self.dynamodb));
     }
 }
 
@@ -470,9 +454,16 @@ fn dynamodb_under_test() -> Option<Vec<(String, String)>> {
         "tests only talk to 127.0.0.1, not {endpoint}"
     );
     let table = format!("orderly-api-{}", now_nanos());
-    let env: Vec<(String, String)> = [
-        ("TABLE_NAME", table.as_str()),
-        ("AWS_ENDPOINT_URL", endpoint.as_str()),
+    let env = dynamodb_env(&table, &endpoint);
+    create_table(&env);
+    Some(env)
+}
+
+/// What points `orderly` (the server, or its `table` command) at `table` on DynamoDB Local.
+fn dynamodb_env(table: &str, endpoint: &str) -> Vec<(String, String)> {
+    [
+        ("TABLE_NAME", table),
+        ("AWS_ENDPOINT_URL", endpoint),
         ("AWS_REGION", "us-east-1"),
         ("AWS_ACCESS_KEY_ID", "test"),
         ("AWS_SECRET_ACCESS_KEY", "test"),
@@ -480,7 +471,11 @@ fn dynamodb_under_test() -> Option<Vec<(String, String)>> {
     ]
     .iter()
     .map(|(k, v)| (k.to_string(), v.to_string()))
-    .collect();
+    .collect()
+}
+
+/// `orderly table create` in that environment.
+fn create_table(env: &[(String, String)]) {
     let created = Command::new(env!("CARGO_BIN_EXE_orderly"))
         .args(["table", "create"])
         .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
@@ -491,7 +486,6 @@ fn dynamodb_under_test() -> Option<Vec<(String, String)>> {
         "orderly table create failed: {}",
         String::from_utf8_lossy(&created.stderr)
     );
-    Some(env)
 }
 
 fn now_nanos() -> u128 {
