@@ -17,8 +17,8 @@
 
 What it starts, and stops again on every way out (an exception, SIGTERM, Ctrl-C):
   - a Docker daemon of its own (Debian's docker.io), on a socket in a temporary directory, with
-    its images kept in .tools/docker (git-ignored), so that nothing is ever pulled twice; nothing
-    is pulled from any registry at all: the base image is made here (below);
+    its images kept in .tools/docker (git-ignored), unless one already answers (a developer's
+    Docker, used as it is); nothing is pulled from any registry: the base image is made here;
   - DynamoDB Local and moto, on ports the OS picks. Inside a container the host's 127.0.0.1 is the
     container's own: the functions reach them at the Docker bridge's address (172.17.0.1 by
     default). DynamoDB Local listens on every interface (it has no bind option); moto is bound
@@ -204,7 +204,13 @@ def docker_client() -> str:
 
 
 def start_docker(services: Services) -> dict:
-    """Starts a daemon of our own; returns the environment that points clients at it."""
+    """A daemon already running (a developer's Docker) is used as it is; otherwise one of our own
+    is started. Returns the environment that points clients at it."""
+    running = {"DOCKER_HOST": os.environ["DOCKER_HOST"]} if os.environ.get("DOCKER_HOST") else {}
+    if subprocess.run([docker_client(), "info", "--format", "{{.ServerVersion}}"], env={**os.environ, **running},
+                      capture_output=True).returncode == 0:
+        step("using the Docker daemon already running")
+        return running
     step("starting a Docker daemon (Debian's docker.io) of this run's own")
     socket_path = services.state / "docker.sock"
     DOCKER_DATA.mkdir(parents=True, exist_ok=True)
