@@ -693,10 +693,28 @@ def invoke_every_function(shape: Shape) -> None:
 # ---------------------------------------------------------------------------------------------
 
 
+def secret(variable: str, file_name: str) -> str:
+    """A secret as the local server and `orderly token` find it: the variable, else the file in the
+    data dir (ORDERLY_DATA_DIR, ./.orderly by default), else generated into that file (owner-only),
+    so that `orderly token` mints tokens the shape accepts with no set-up."""
+    if os.environ.get(variable):
+        return os.environ[variable]
+    data_dir = Path(os.environ.get("ORDERLY_DATA_DIR", ".orderly"))
+    path = data_dir / file_name
+    if path.is_file():
+        return path.read_text().strip()
+    data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    value = secrets.token_urlsafe(32)
+    with os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as out:
+        out.write(value)
+    print(f"{variable} is not set: generated into {path}", file=sys.stderr)
+    return value
+
+
 def settings_from_environment() -> tuple[dict, str, str]:
-    """The settings the local server reads, for the functions; the two secrets, generated when unset."""
-    webhook_secret = os.environ.get("PAYMENT_WEBHOOK_SECRET") or secrets.token_urlsafe(32)
-    jwt_secret = os.environ.get("ORDERLY_JWT_SECRET") or secrets.token_urlsafe(32)
+    """The settings and the two secrets, read as the local server reads them."""
+    webhook_secret = secret("PAYMENT_WEBHOOK_SECRET", "webhook-secret")
+    jwt_secret = secret("ORDERLY_JWT_SECRET", "jwt-secret")
     settings = {name: os.environ[name] for name in
                 ("ORDER_TTL_SECONDS", "CURRENCY", "MAX_UNPAID_ORDERS_PER_USER", "MAX_RESERVED_UNITS_PER_USER")
                 if os.environ.get(name)}
