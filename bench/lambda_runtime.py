@@ -48,6 +48,18 @@ class XrayDaemon:
             self.datagrams += 1
 
 
+class QuietHandler(http.server.BaseHTTPRequestHandler):
+    """A loopback HTTP/1.1 server's handler that logs nothing and answers without Nagle's delay:
+    headers and body go out as two writes, and with Nagle's algorithm the second waits for the
+    client's delayed ACK, adding 40 ms to every answer."""
+
+    protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True
+
+    def log_message(self, *args):
+        pass
+
+
 class RuntimeApi:
     def __init__(self, event: bytes, trace_header: str = UNSAMPLED):
         self.event = event
@@ -59,15 +71,7 @@ class RuntimeApi:
         self.handed_at = {}  # request id -> when its event was handed over (perf_counter)
         api = self
 
-        class Handler(http.server.BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-            # Headers and body go out as two writes: with Nagle's algorithm the second waits for the
-            # client's delayed ACK, adding 40 ms to every answer.
-            disable_nagle_algorithm = True
-
-            def log_message(self, *args):
-                pass
-
+        class Handler(QuietHandler):
             def handle(self):
                 # The benchmark kills the function while its next poll is open; that is expected.
                 try:

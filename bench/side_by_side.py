@@ -41,7 +41,6 @@ import subprocess
 import sys
 import tempfile
 import threading
-import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import lambda_runtime  # noqa: E402  (the Runtime API this script shares with lambda_runtime.py)
@@ -75,15 +74,7 @@ def make_certificates(directory):
 def start_stub(items, cert, key):
     """DynamoDB on 127.0.0.1:443 that answers GetItem on each table with its item."""
 
-    class Handler(http.server.BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-        # Headers and body go out as two writes: with Nagle's algorithm the second waits for the
-        # client's delayed ACK, adding 40 ms to every answer.
-        disable_nagle_algorithm = True
-
-        def log_message(self, *args):
-            pass
-
+    class Handler(lambda_runtime.QuietHandler):
         def do_POST(self):
             request = json.loads(self.rfile.read(int(self.headers.get("Content-Length", "0"))) or b"{}")
             target = self.headers.get("X-Amz-Target", "")

@@ -363,8 +363,7 @@ def start_dynamodb_local(services: Services) -> int:
     state = services.state / "dynamodb-local"
     state.mkdir()
     script = ROOT / "scripts" / "dynamodb-local"
-    for action in ("install",):
-        subprocess.run([str(script), action], check=True, stdout=subprocess.DEVNULL)
+    subprocess.run([str(script), "install"], check=True, stdout=subprocess.DEVNULL)
     started = subprocess.run([str(script), "start", str(state)], capture_output=True, text=True)
     services.callback(lambda: subprocess.run([str(script), "stop", str(state)], capture_output=True))
     if started.returncode != 0:
@@ -520,7 +519,7 @@ def body_of(answer: dict) -> dict:
     return json.loads(body) if body else {}
 
 
-def expect(answer: dict, status: int, what: str) -> dict:
+def answer_with(answer: dict, status: int, what: str) -> dict:
     if answer.get("statusCode") != status:
         raise Failure(f"{what}: expected {status}, got {summary(answer)}")
     return body_of(answer)
@@ -535,8 +534,7 @@ def with_path(event: dict, name: str, value: str) -> dict:
     """The event with its path parameter `name` (and the raw path holding it) set to `value`."""
     old = event["pathParameters"][name]
     event["pathParameters"][name] = value
-    for key in ("rawPath",):
-        event[key] = event[key].replace(old, value)
+    event["rawPath"] = event["rawPath"].replace(old, value)
     event["requestContext"]["http"]["path"] = event["requestContext"]["http"]["path"].replace(old, value)
     return event
 
@@ -563,38 +561,38 @@ def invoke_every_function(shape: Shape) -> None:
         tested.add(binary)
         return invoke(binary, event)
 
-    health = expect(run("check-health", load_event("check-health")), 200, "check-health")
+    health = answer_with(run("check-health", load_event("check-health")), 200, "check-health")
     check(health == {"status": "ok"}, f"check-health: {health}")
 
     create_product = load_event("create-product")
     wanted = json.loads(create_product["body"])
-    product = expect(run("create-product", create_product), 201, "create-product")
+    product = answer_with(run("create-product", create_product), 201, "create-product")
     for field in ("sku", "name", "price_cents", "stock"):
         check(product.get(field) == wanted[field], f"create-product: {field} {product.get(field)!r}")
     product_id = product["id"]
 
-    got = expect(run("get-product", with_path(load_event("get-product"), "id", product_id)), 200, "get-product")
+    got = answer_with(run("get-product", with_path(load_event("get-product"), "id", product_id)), 200, "get-product")
     check(got == product, f"get-product: {got} is not {product}")
 
-    listed = expect(run("list-products", load_event("list-products")), 200, "list-products")
+    listed = answer_with(run("list-products", load_event("list-products")), 200, "list-products")
     check([p["id"] for p in listed["items"]] == [product_id], f"list-products: {listed}")
 
     update = with_path(load_event("update-product"), "id", product_id)
-    updated = expect(run("update-product", update), 200, "update-product")
+    updated = answer_with(run("update-product", update), 200, "update-product")
     check(updated["version"] == 2 and updated["price_cents"] == json.loads(update["body"])["price_cents"],
           f"update-product: {updated}")
 
     adjust = with_path(load_event("adjust-stock"), "id", product_id)
-    adjusted = expect(run("adjust-stock", adjust), 200, "adjust-stock")
+    adjusted = answer_with(run("adjust-stock", adjust), 200, "adjust-stock")
     delta = json.loads(adjust["body"])["delta"]
     check(adjusted["stock"] == wanted["stock"] + delta, f"adjust-stock: {adjusted}")
 
     get_profile = load_event("get-profile")
     buyer = get_profile["requestContext"]["authorizer"]["jwt"]["claims"]["sub"]
-    profile = expect(run("get-profile", get_profile), 200, "get-profile")
+    profile = answer_with(run("get-profile", get_profile), 200, "get-profile")
     check(profile["id"] == buyer, f"get-profile: {profile}")
     update_profile = load_event("update-profile")
-    renamed = expect(run("update-profile", update_profile), 200, "update-profile")
+    renamed = answer_with(run("update-profile", update_profile), 200, "update-profile")
     check(renamed["display_name"] == json.loads(update_profile["body"])["display_name"], f"update-profile: {renamed}")
 
     def place_order() -> dict:
@@ -604,7 +602,7 @@ def invoke_every_function(shape: Shape) -> None:
             item["product_id"] = product_id
         # The sample's Idempotency-Key would replay the first order: each order its own.
         order_event["headers"]["idempotency-key"] = f"sam-local-{secrets.token_hex(8)}"
-        order = expect(run("create-order", with_body(order_event, {"items": items})), 201, "create-order")
+        order = answer_with(run("create-order", with_body(order_event, {"items": items})), 201, "create-order")
         check(order["status"] == "pending_payment" and order["user_id"] == buyer, f"create-order: {order}")
         return order
 
@@ -612,11 +610,11 @@ def invoke_every_function(shape: Shape) -> None:
     # by the time the expiry job runs, at the end.
     lapsing = place_order()
     first = place_order()
-    got = expect(run("get-order", with_path(load_event("get-order"), "id", first["id"])), 200, "get-order")
+    got = answer_with(run("get-order", with_path(load_event("get-order"), "id", first["id"])), 200, "get-order")
     check(got["id"] == first["id"], f"get-order: {got}")
-    listed = expect(run("list-orders", load_event("list-orders")), 200, "list-orders")
+    listed = answer_with(run("list-orders", load_event("list-orders")), 200, "list-orders")
     check(first["id"] in [o["id"] for o in listed["items"]], f"list-orders: {listed}")
-    cancelled = expect(run("cancel-order", with_path(load_event("cancel-order"), "id", first["id"])), 200, "cancel-order")
+    cancelled = answer_with(run("cancel-order", with_path(load_event("cancel-order"), "id", first["id"])), 200, "cancel-order")
     check(cancelled["status"] == "cancelled", f"cancel-order: {cancelled}")
 
     # Paid: the sample's payment for an order placed now, signed now with the run's secret.
@@ -628,18 +626,18 @@ def invoke_every_function(shape: Shape) -> None:
     stamp = str(int(time.time()))
     mac = hmac.new(webhook_secret.encode(), f"{stamp}.{webhook['body']}".encode(), hashlib.sha256).hexdigest()
     webhook["headers"]["webhook-signature"] = f"t={stamp},v1={mac}"
-    expect(run("payment-webhook", webhook), 200, "payment-webhook")
-    got = expect(invoke("get-order", with_path(load_event("get-order"), "id", second["id"])), 200, "get-order")
+    answer_with(run("payment-webhook", webhook), 200, "payment-webhook")
+    got = answer_with(invoke("get-order", with_path(load_event("get-order"), "id", second["id"])), 200, "get-order")
     check(got["status"] == "paid", f"the paid order: {got}")
 
     # Today's report counts the paid order; the GET then reads what the POST stored.
     today = dt.datetime.now(dt.timezone.utc).date().isoformat()
     compute = with_path(load_event("compute-daily-report"), "date", today)
-    report = expect(run("compute-daily-report", compute), 200, "compute-daily-report")
+    report = answer_with(run("compute-daily-report", compute), 200, "compute-daily-report")
     check((report["date"], report["orders_paid"], report["revenue_cents"], report["units_sold"])
           == (today, 1, second["total_cents"], sum(i["quantity"] for i in second["items"])),
           f"compute-daily-report: {report}")
-    stored = expect(run("get-daily-report", with_path(load_event("get-daily-report"), "date", today)), 200,
+    stored = answer_with(run("get-daily-report", with_path(load_event("get-daily-report"), "date", today)), 200,
                     "get-daily-report")
     check(stored == report, f"get-daily-report: {stored} is not {report}")
 
@@ -661,7 +659,7 @@ def invoke_every_function(shape: Shape) -> None:
     # The notification job: the sample batch becomes the buyer's notifications.
     notified = run("notify", load_event("notify"))
     check(notified == {"batchItemFailures": []}, f"notify: {notified}")
-    told = expect(run("list-notifications", load_event("list-notifications")), 200, "list-notifications")
+    told = answer_with(run("list-notifications", load_event("list-notifications")), 200, "list-notifications")
     sample_events = [json.loads(r["body"])["id"] for r in load_event("notify")["Records"]]
     check(len(told["items"]) >= len(set(sample_events)), f"list-notifications after notify: {told}")
 
@@ -673,7 +671,7 @@ def invoke_every_function(shape: Shape) -> None:
     expire["time"] = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
     swept = run("expire-orders", expire)
     check(swept.get("expired") == 1, f"expire-orders: {swept}")
-    got = expect(invoke("get-order", with_path(load_event("get-order"), "id", lapsing["id"])), 200, "get-order")
+    got = answer_with(invoke("get-order", with_path(load_event("get-order"), "id", lapsing["id"])), 200, "get-order")
     check(got["status"] == "expired", f"expire-orders answered {swept}; the order is {got['status']}")
 
     previous = load_event("report-previous-day")
