@@ -106,7 +106,8 @@ EXPECTED_ACCESS: dict[str, tuple[set[str], set[str]]] = {
     "get-profile": ({"GetItem", "PutItem"}, set()),  # read; first call creates (conditional Put)
     "update-profile": ({"UpdateItem"}, set()),  # upsert
     "list-notifications": ({"Query"}, set()),  # Query USER#<user>, begins_with NOTIFICATION#
-    "list-products": (set(), {"GSI1"}),  # Query GSI1 PRODUCTS#ACTIVE
+    # Query GSI3 PRODUCTS#ACTIVE (keys only), then BatchGetItem the page's products (consistent)
+    "list-products": ({"BatchGetItem"}, {"GSI3"}),
     "create-product": ({"PutItem"}, set()),  # transaction: Put product, Put SKU guard
     "get-product": ({"GetItem"}, set()),
     "update-product": ({"GetItem", "UpdateItem"}, set()),  # GetItem with several If-Match / on 412
@@ -120,14 +121,17 @@ EXPECTED_ACCESS: dict[str, tuple[set[str], set[str]]] = {
     # GetItem x2; transaction: Update order, Put payment event (+ order event); or PutItem
     "payment-webhook": ({"GetItem", "PutItem", "UpdateItem"}, set()),
     "get-daily-report": ({"GetItem"}, set()),
-    "compute-daily-report": ({"PutItem"}, {"GSI2"}),  # Query GSI2 PAID#<date>, PutItem report
+    # Query GSI2 PAID#<date>#<n> for each shard n and the old unsharded PAID#<date>; PutItem report
+    "compute-daily-report": ({"PutItem"}, {"GSI2"}),
     "reject-unknown-route": (set(), set()),  # answers 404/405 from the route table alone
     # The jobs (core/src/jobs.rs).
     "relay-events": (set(), set()),  # reads the stream (its event source mapping), no table call
     "notify": ({"PutItem"}, set()),  # PutItem the notification, attribute_not_exists(PK)
-    # Query GSI2 PENDING; per order, transaction: Update order and each product, Put its event
+    # Query GSI2 PENDING#<n> for each shard n and the old unsharded PENDING; per order,
+    # transaction: Update order and each product, Put its event
     "expire-orders": ({"PutItem", "UpdateItem"}, {"GSI2"}),
-    "report-previous-day": ({"PutItem"}, {"GSI2"}),  # Query GSI2 PAID#<day>, PutItem report
+    # Query GSI2 PAID#<day>#<n> for each shard n and the old unsharded PAID#<day>; PutItem report
+    "report-previous-day": ({"PutItem"}, {"GSI2"}),
 }
 
 # The queue actions a function's own code makes, each on one queue of the template (logical id).
@@ -1375,14 +1379,24 @@ def check_table(s: Sources) -> list[str]:
     block = re.search(r"pub const INDEXES[^=]*=\s*\[(.*?)\];", source, re.S)
     if not block:
         raise SystemExit("stores/dynamodb/src/table.rs: INDEXES not found")
-    indexes = {
-        value(n): (value(pk), value(sk))
-        for n, pk, sk in re.findall(
-            r"name:\s*([^,]+),\s*partition_key:\s*([^,]+),\s*sort_key:\s*([^,]+),", block.group(1)
+    # Each index: its name, keys and projection, the fields in that order (as rustfmt leaves them).
+    # The projection is the index's own; create_table uses it, so ProjectionType::X is written
+    # nowhere else in table.rs.
+    entries = re.findall(
+        r"name:\s*([^,]+),\s*partition_key:\s*([^,]+),\s*sort_key:\s*([^,]+),"
+        r"\s*projection:\s*ProjectionType::(\w+),",
+        block.group(1),
+    )
+    if len(entries) != block.group(1).count("Index {"):
+        raise SystemExit(
+            "stores/dynamodb/src/table.rs: an Index of INDEXES is not `name, partition_key, sort_key, "
+            "projection: ProjectionType::X,` in that order"
         )
-    }
+    indexes = {value(n): (value(pk), value(sk)) for n, pk, sk, _ in entries}
+    index_projections = {value(n): p for n, _, _, p in entries}
+    code = re.sub(r"(?m)(^|\s)//.*$", r"\1", source.replace(block.group(0), ""))  # comments aside
+    stray = re.findall(r"ProjectionType::(\w+)", code)
     stream = re.search(r"pub const STREAM_VIEW: StreamViewType = StreamViewType::(\w+);", source)
-    projections = set(re.findall(r"ProjectionType::(\w+)", source))
     billing = re.findall(r"BillingMode::(\w+)", source)
     attribute_types = set(re.findall(r"ScalarAttributeType::(\w+)", source))
     want = {
@@ -1396,7 +1410,7 @@ def check_table(s: Sources) -> list[str]:
                     {"AttributeName": pk, "KeyType": "HASH"},
                     {"AttributeName": sk, "KeyType": "RANGE"},
                 ],
-                "Projection": {"ProjectionType": upper_snake(p) for p in projections},
+                "Projection": {"ProjectionType": upper_snake(index_projections[name])},
             }
             for name, (pk, sk) in indexes.items()
         },
@@ -1407,9 +1421,12 @@ def check_table(s: Sources) -> list[str]:
     key_attributes = [const("PARTITION_KEY"), const("SORT_KEY")] + [
         a for pair in indexes.values() for a in pair
     ]
-    if len(attribute_types) != 1 or len(projections) != 1:
+    if len(attribute_types) != 1:
+        return [f"table.rs uses attribute types {attribute_types}; expected one"]
+    if stray:
         return [
-            f"table.rs uses attribute types {attribute_types} and projections {projections}; expected one of each"
+            f"table.rs names ProjectionType::{stray[0]} outside INDEXES; each index's own projection "
+            "(Index.projection) is the one create_table uses"
         ]
     attribute_type = attribute_types.pop()
 
@@ -1592,6 +1609,19 @@ def check_runtime_and_logs(s: Sources) -> list[str]:
     for name, want in wanted.items():
         if variables.get(name) != want:
             problems.append(f"Globals environment {name} is {variables.get(name)!r}, not {want!r}")
+    # GSI2's order shards: written once, in Globals, so that every function that writes or reads
+    # orders uses the same count; a whole number from 1 to 256 (the store refuses any other). Its
+    # value is not held to one number here: it may grow (never shrink) without this script changing.
+    shards_var = rust_str_consts(STORE / "table.rs").get("ORDER_SHARDS_VARIABLE", "ORDERLY_DYNAMODB_ORDER_SHARDS")
+    shards = variables.get(shards_var)
+    if not (isinstance(shards, str) and re.fullmatch(r"[1-9][0-9]{0,2}", shards) and int(shards) <= 256):
+        problems.append(f"Globals environment {shards_var} is {shards!r}, not a whole number 1 to 256 (a string)")
+    for logical_id, resource in s.functions.items():
+        own = m(m(m(resource.get("Properties")).get("Environment")).get("Variables"))
+        if shards_var in own:
+            problems.append(
+                f"{logical_id}: Environment sets {shards_var} over the Globals; every function must use one count"
+            )
     parameters = s.template.get("Parameters", {})
     # A deployment runs on arm64 unless told otherwise; x86_64 is for SAM's local emulator.
     if parameters.get("Architecture", {}).get("Default") != "arm64":

@@ -12,7 +12,7 @@ use orderly_core::auth::Authenticator;
 use orderly_core::config::{Secret, Secrets};
 use orderly_core::ports::{SystemClock, UlidGenerator};
 use orderly_core::{App, Settings};
-use orderly_store_dynamodb::{client, table, DynamoStore};
+use orderly_store_dynamodb::{client, table, DynamoStore, OrderShards};
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -46,6 +46,7 @@ pub const ENDPOINT_VARIABLES: [&str; 4] = [
 pub struct FunctionConfig {
     settings: Settings,
     table: String,
+    order_shards: OrderShards,
 }
 
 impl FunctionConfig {
@@ -69,6 +70,7 @@ impl FunctionConfig {
     pub fn from_vars(vars: &HashMap<String, String>, secrets: Secrets) -> Result<Self, ConfigError> {
         let settings = Settings::from_vars(vars, secrets)?;
         let table = table::table_name_from(vars)?;
+        let order_shards = table::order_shards_from(vars)?;
         if let Some(path) = vars.get(SSL_CERT_FILE) {
             let readable = std::fs::File::open(path)
                 .and_then(|file| file.metadata())
@@ -80,7 +82,11 @@ impl FunctionConfig {
                 ));
             }
         }
-        Ok(FunctionConfig { settings, table })
+        Ok(FunctionConfig {
+            settings,
+            table,
+            order_shards,
+        })
     }
 
     /// The app on DynamoDB with the client from the standard AWS environment, its calls recorded in
@@ -99,7 +105,7 @@ impl FunctionConfig {
     pub fn app_with(self, dynamodb: orderly_store_dynamodb::Client) -> App {
         let clock = Arc::new(SystemClock);
         App::new(
-            Arc::new(DynamoStore::new(dynamodb, self.table)),
+            Arc::new(DynamoStore::new(dynamodb, self.table).with_order_shards(self.order_shards)),
             clock.clone(),
             Arc::new(UlidGenerator::new(clock)),
             self.settings,

@@ -120,6 +120,9 @@ pub enum StoreKind {
 enum TableAction {
     /// Create the table with its keys, indexes, stream and TTL.
     Create,
+    /// Bring a table made by an earlier version to the current design: move the catalog to its
+    /// keys-only index, once the deployment has added it. Safe to run again.
+    Migrate,
 }
 
 #[derive(Subcommand)]
@@ -231,6 +234,15 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
             let table = stores::create_table().await?;
             println!("created table {table}");
         }
+        Command::Table {
+            action: TableAction::Migrate,
+        } => {
+            let (table, migrated) = stores::migrate_table().await?;
+            println!(
+                "migrated table {table}: {} products moved to GSI3",
+                migrated.products_moved
+            );
+        }
         Command::Token {
             sub,
             admin,
@@ -273,6 +285,7 @@ enum StoreToOpen {
     Embedded,
     Dynamodb {
         table: String,
+        order_shards: stores::OrderShards,
         timeouts: stores::SdkTimeouts,
     },
 }
@@ -288,6 +301,7 @@ fn check_settings(
         StoreKind::Embedded => StoreToOpen::Embedded,
         StoreKind::Dynamodb => StoreToOpen::Dynamodb {
             table: stores::table_name()?,
+            order_shards: stores::order_shards()?,
             timeouts: stores::sdk_timeouts()?,
         },
     };
@@ -297,7 +311,11 @@ fn check_settings(
 async fn open_store(store: StoreToOpen, data_dir: &std::path::Path) -> Result<stores::LocalStore, CliError> {
     Ok(match store {
         StoreToOpen::Embedded => stores::embedded(data_dir)?,
-        StoreToOpen::Dynamodb { table, timeouts } => stores::dynamodb(table, timeouts).await?,
+        StoreToOpen::Dynamodb {
+            table,
+            order_shards,
+            timeouts,
+        } => stores::dynamodb(table, order_shards, timeouts).await?,
     })
 }
 

@@ -8,7 +8,7 @@ use orderly_core::domain::{OrderEvent, Timestamp};
 use orderly_core::ports::{OutboxStore, Store, StoreError};
 use orderly_core::ConfigError;
 use orderly_store_dynamodb::stream_outbox::{self, StreamOutbox};
-use orderly_store_dynamodb::{client, table, DynamoStore};
+use orderly_store_dynamodb::{client, table, DynamoStore, Migrated};
 use orderly_store_sqlite::{EmbeddedStore, OpenError};
 use std::collections::HashMap;
 use std::path::Path;
@@ -16,6 +16,7 @@ use std::sync::Arc;
 use tokio::sync::OnceCell;
 
 pub use orderly_store_dynamodb::client::SdkTimeouts;
+pub use orderly_store_dynamodb::OrderShards;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreSetupError {
@@ -29,6 +30,8 @@ pub enum StoreSetupError {
     CreateTable(#[from] table::CreateTableError),
     #[error("cannot read the table's stream, which the relay of order events reads: {0}")]
     Stream(StoreError),
+    #[error("cannot migrate the table: {0}")]
+    Migrate(StoreError),
 }
 
 /// The store the local process runs on, and the outbox its relay polls: the embedded store's
@@ -53,6 +56,12 @@ pub fn table_name() -> Result<String, StoreSetupError> {
     Ok(table::table_name_from(&vars)?)
 }
 
+/// How many shards the table's orders are spread over, checked before any connection is made.
+pub fn order_shards() -> Result<OrderShards, StoreSetupError> {
+    let vars: HashMap<String, String> = std::env::vars().collect();
+    Ok(table::order_shards_from(&vars)?)
+}
+
 /// The DynamoDB client's time limits and attempts, checked before any connection is made.
 pub fn sdk_timeouts() -> Result<SdkTimeouts, StoreSetupError> {
     let vars: HashMap<String, String> = std::env::vars().collect();
@@ -62,9 +71,13 @@ pub fn sdk_timeouts() -> Result<SdkTimeouts, StoreSetupError> {
 /// The table named `table` (checked by [`table_name`]), and its stream as the relay's outbox (read
 /// from the start of the stream's 24 hours: events a previous process relayed are offered again,
 /// which the notification job's idempotency makes harmless).
-pub async fn dynamodb(table: String, timeouts: SdkTimeouts) -> Result<LocalStore, StoreSetupError> {
+pub async fn dynamodb(
+    table: String,
+    order_shards: OrderShards,
+    timeouts: SdkTimeouts,
+) -> Result<LocalStore, StoreSetupError> {
     let config = client::sdk_config(timeouts).await;
-    let store = DynamoStore::new(orderly_store_dynamodb::Client::new(&config), table);
+    let store = DynamoStore::new(orderly_store_dynamodb::Client::new(&config), table).with_order_shards(order_shards);
     // Not fatal: DynamoDB may come up after us, and the health route reports it meanwhile.
     if let Err(error) = store.check_health().await {
         tracing::warn!(table = store.table(), cause = %error, "the DynamoDB table does not answer yet");
@@ -125,4 +138,14 @@ pub async fn create_table() -> Result<String, StoreSetupError> {
     let client = orderly_store_dynamodb::Client::new(&client::sdk_config(sdk_timeouts()?).await);
     table::create_table(&client, &table).await?;
     Ok(table)
+}
+
+/// `orderly table migrate`: the table brought to the current design (see [`DynamoStore::migrate`]).
+pub async fn migrate_table() -> Result<(String, Migrated), StoreSetupError> {
+    let table = table_name()?;
+    let order_shards = order_shards()?;
+    let client = orderly_store_dynamodb::Client::new(&client::sdk_config(sdk_timeouts()?).await);
+    let store = DynamoStore::new(client, table.clone()).with_order_shards(order_shards);
+    let migrated = store.migrate().await.map_err(StoreSetupError::Migrate)?;
+    Ok((table, migrated))
 }

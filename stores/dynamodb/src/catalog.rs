@@ -1,6 +1,8 @@
 //! The catalog on the table: a product item and its SKU item, written together so a SKU names one
-//! product; active products listed through the sparse `GSI1`; updates and stock changes as single
-//! conditional `UpdateItem`s that answer with the product they left.
+//! product; active products listed through the sparse, keys-only `GSI3` (so that stock changes
+//! never write the catalog's one index partition), their items read in one `BatchGetItem`;
+//! updates and stock changes as single conditional `UpdateItem`s that answer with the product
+//! they left.
 
 use crate::attributes::{b, n, s, Item};
 use crate::errors::sdk;
@@ -14,6 +16,7 @@ use aws_sdk_dynamodb::operation::update_item::{UpdateItemError, UpdateItemOutput
 use aws_sdk_dynamodb::types::{ReturnValue, ReturnValuesOnConditionCheckFailure};
 use orderly_core::domain::{Product, ProductChange, ProductId, Stock, StockDelta, Timestamp};
 use orderly_core::ports::{CatalogStore, Conflict, OrderStore, StoreError};
+use std::collections::HashMap;
 
 /// Non-idempotent updates (`ADD stock`, `version + 1`) write a fresh token and are conditioned on
 /// the stored token being another: when the SDK retries one whose answer was lost, the retry
@@ -89,12 +92,30 @@ impl CatalogStore for DynamoStore {
 
     async fn active_products(&self, after: Option<&ProductId>, limit: usize) -> Result<Vec<Product>, StoreError> {
         let mut key = Expression::default();
-        key.require(keys::GSI1PK, Compare::Equal, s(keys::ACTIVE_PRODUCTS));
+        key.require(keys::GSI3PK, Compare::Equal, s(keys::ACTIVE_PRODUCTS));
         if let Some(after) = after {
-            key.require(keys::GSI1SK, Compare::Greater, s(after.as_str()));
+            key.require(keys::GSI3SK, Compare::Greater, s(after.as_str()));
         }
-        let found = self.query(keys::GSI1, &key, true, limit).await?;
-        found.iter().map(items::product).collect()
+        let listed = self.query(keys::GSI3, &key, true, limit).await?;
+        let mut ids = Vec::with_capacity(listed.len());
+        for entry in &listed {
+            ids.push(items::product_id(entry)?);
+        }
+        let mut found = HashMap::with_capacity(ids.len());
+        // Eventually consistent, as the index is: every visitor reads the first page's products,
+        // so these are the catalog's most read items, and half the units is half their load
+        // (docs/data-model.md §6).
+        for item in self.batch_get_listed(ids.iter().map(keys::product).collect()).await? {
+            let product = items::product(&item)?;
+            found.insert(product.id.clone(), product);
+        }
+        // In the index's order. The index lags the table by a moment: a product deactivated a
+        // moment ago may still be listed there, and its item then usually says so.
+        Ok(ids
+            .iter()
+            .filter_map(|id| found.remove(id))
+            .filter(|product| product.active)
+            .collect())
     }
 
     async fn update_product(
@@ -127,13 +148,15 @@ impl CatalogStore for DynamoStore {
         }
         if let Some(active) = change.active {
             update.set("active", b(active));
+            // The sparse index lists a product exactly while it is active. A product written
+            // before `GSI3` leaves `GSI1`'s catalog partition here too.
+            update.remove(keys::GSI1PK).remove(keys::GSI1SK);
             if active {
-                // The sparse index lists a product exactly while it is active.
                 update
-                    .set(keys::GSI1PK, s(keys::ACTIVE_PRODUCTS))
-                    .set(keys::GSI1SK, s(id.as_str()));
+                    .set(keys::GSI3PK, s(keys::ACTIVE_PRODUCTS))
+                    .set(keys::GSI3SK, s(id.as_str()));
             } else {
-                update.remove(keys::GSI1PK).remove(keys::GSI1SK);
+                update.remove(keys::GSI3PK).remove(keys::GSI3SK);
             }
         }
         if let Some(version) = expected_version {

@@ -2,7 +2,7 @@
 //! current schema; readers accept absent optional attributes, so items evolve additively.
 
 use crate::attributes::*;
-use crate::keys::{self, SCHEMA, TTL};
+use crate::keys::{self, OrderShards, SCHEMA, TTL};
 use aws_sdk_dynamodb::types::AttributeValue;
 use orderly_core::domain::{
     Cents, Currency, DailyReport, Date, Description, DisplayName, IdempotencyKey, IdempotencyRecord, Notification,
@@ -42,10 +42,15 @@ pub fn product_item(p: &Product) -> Item {
     item.insert("created_at".into(), n(p.created_at.as_millis()));
     item.insert("updated_at".into(), n(p.updated_at.as_millis()));
     if p.active {
-        item.insert(keys::GSI1PK.into(), s(keys::ACTIVE_PRODUCTS));
-        item.insert(keys::GSI1SK.into(), s(p.id.as_str()));
+        item.insert(keys::GSI3PK.into(), s(keys::ACTIVE_PRODUCTS));
+        item.insert(keys::GSI3SK.into(), s(p.id.as_str()));
     }
     item
+}
+
+/// The product id of a catalog entry of the keys-only `GSI3`: its sort key.
+pub fn product_id(entry: &Item) -> Result<ProductId, StoreError> {
+    parsed(entry, keys::GSI3SK, ProductId::parse(get_s(entry, keys::GSI3SK)?))
 }
 
 pub fn sku_item(p: &Product) -> Item {
@@ -103,20 +108,22 @@ fn line(order: &Item, value: &AttributeValue) -> Result<OrderLine, StoreError> {
     })
 }
 
-/// The `GSI2` attributes an order carries in each status: pending orders by deadline, paid ones
-/// by day; none once cancelled or expired.
-pub fn order_gsi2(order: &Order) -> Option<(String, String)> {
+/// The `GSI2` attributes an order carries in each status, in its shard: pending orders by
+/// deadline, paid ones by day; none once cancelled or expired.
+pub fn order_gsi2(order: &Order, shards: OrderShards) -> Option<(String, String)> {
+    let shard = shards.of(&order.id);
     match (order.status, order.paid_at) {
-        (OrderStatus::PendingPayment, _) => Some((
-            keys::PENDING_ORDERS.to_string(),
-            keys::timed(order.expires_at, &order.id),
-        )),
-        (OrderStatus::Paid, Some(paid_at)) => Some((keys::paid_on(paid_at.date()), keys::timed(paid_at, &order.id))),
+        (OrderStatus::PendingPayment, _) => {
+            Some((keys::pending_orders(shard), keys::timed(order.expires_at, &order.id)))
+        }
+        (OrderStatus::Paid, Some(paid_at)) => {
+            Some((keys::paid_on(paid_at.date(), shard), keys::timed(paid_at, &order.id)))
+        }
         _ => None,
     }
 }
 
-pub fn order_item(o: &Order) -> Item {
+pub fn order_item(o: &Order, shards: OrderShards) -> Item {
     let mut item = with_key(keys::order(&o.id), "order");
     item.insert("id".into(), s(o.id.as_str()));
     item.insert("user_id".into(), s(o.user_id.as_str()));
@@ -136,7 +143,7 @@ pub fn order_item(o: &Order) -> Item {
     item.insert("refund_due".into(), b(o.refund_due));
     item.insert(keys::GSI1PK.into(), s(keys::user_orders(&o.user_id)));
     item.insert(keys::GSI1SK.into(), s(keys::order_sort(&o.id)));
-    if let Some((pk, sk)) = order_gsi2(o) {
+    if let Some((pk, sk)) = order_gsi2(o, shards) {
         item.insert(keys::GSI2PK.into(), s(pk));
         item.insert(keys::GSI2SK.into(), s(sk));
     }
@@ -345,8 +352,10 @@ mod tests {
     #[test]
     fn items_round_trip() {
         let order = sample_order();
-        assert_eq!(order_item(&order).get("GSI2PK"), Some(&s("PENDING")));
-        assert_eq!(self::order(&order_item(&order)).ok(), Some(order));
+        let shards = OrderShards::DEFAULT;
+        let pending = format!("PENDING#{}", shards.of(&order.id));
+        assert_eq!(order_item(&order, shards).get("GSI2PK"), Some(&s(pending)));
+        assert_eq!(self::order(&order_item(&order, shards)).ok(), Some(order));
     }
 
     #[test]
@@ -370,7 +379,7 @@ mod tests {
     #[test]
     fn a_later_version_s_additions_are_ignored_and_missing_optionals_default() {
         let order = sample_order();
-        let mut item = order_item(&order);
+        let mut item = order_item(&order, OrderShards::DEFAULT);
         item.insert("schema".into(), n(2));
         item.insert("gift_wrap".into(), b(true));
         item.remove("refund_due");
@@ -379,7 +388,7 @@ mod tests {
 
     #[test]
     fn corrupt_items_are_errors_not_panics() {
-        let mut item = order_item(&sample_order());
+        let mut item = order_item(&sample_order(), OrderShards::DEFAULT);
         item.insert("total_cents".into(), s("lots"));
         assert!(self::order(&item).is_err());
         item.remove("total_cents");

@@ -12,12 +12,18 @@ pub const GSI1SK: &str = "GSI1SK";
 pub const GSI2: &str = "GSI2";
 pub const GSI2PK: &str = "GSI2PK";
 pub const GSI2SK: &str = "GSI2SK";
+pub const GSI3: &str = "GSI3";
+pub const GSI3PK: &str = "GSI3PK";
+pub const GSI3SK: &str = "GSI3SK";
 pub const TTL: &str = "ttl";
 /// The item-format version written by this code; readers accept every version up to theirs.
 pub const SCHEMA: u32 = 1;
 
+/// The catalog's partition of `GSI3` (keys only), and of `GSI1` for products written before it.
 pub const ACTIVE_PRODUCTS: &str = "PRODUCTS#ACTIVE";
-pub const PENDING_ORDERS: &str = "PENDING";
+/// The one partition of `GSI2` that pending orders were written to before it was sharded; the
+/// expiry job still reads it, so orders placed before the change expire too.
+pub const UNSHARDED_PENDING_ORDERS: &str = "PENDING";
 /// The sort key prefix of a user's notifications, in the user's partition beside the profile.
 pub const NOTIFICATIONS: &str = "NOTE#";
 
@@ -92,8 +98,55 @@ pub fn order_sort(id: &OrderId) -> String {
     format!("ORDER#{id}")
 }
 
-pub fn paid_on(date: Date) -> String {
+/// Pending orders' partition of `GSI2` in one shard.
+pub fn pending_orders(shard: u16) -> String {
+    format!("PENDING#{shard}")
+}
+
+/// The orders paid on `date`, in one shard of `GSI2`.
+pub fn paid_on(date: Date, shard: u16) -> String {
+    format!("PAID#{date}#{shard}")
+}
+
+/// The one partition of the orders paid on `date` before `GSI2` was sharded; the report still
+/// reads it.
+pub fn unsharded_paid_on(date: Date) -> String {
     format!("PAID#{date}")
+}
+
+/// How many partitions of `GSI2` pending orders and each day's paid orders are spread over, so
+/// that no single partition key takes every order (docs/data-model.md §6). An order's shard is a
+/// fixed hash of its id; readers query every shard. The number may grow and never shrink: readers
+/// look at shards `0..N`, and an order in a higher shard would be missed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OrderShards(u16);
+
+impl OrderShards {
+    pub const DEFAULT: OrderShards = OrderShards(32);
+    pub const MOST: u16 = 256;
+
+    /// `count` shards, 1 to [`OrderShards::MOST`].
+    pub fn new(count: u16) -> Option<Self> {
+        (1..=Self::MOST).contains(&count).then_some(OrderShards(count))
+    }
+
+    pub fn count(self) -> u16 {
+        self.0
+    }
+
+    /// The order's shard: FNV-1a of its id, a hash that is the same on every build and platform
+    /// (std's hasher promises neither), and spreads ULIDs' random tails evenly.
+    pub fn of(self, order: &OrderId) -> u16 {
+        let hash = order.as_str().bytes().fold(0x811c_9dc5_u32, |hash, byte| {
+            (hash ^ u32::from(byte)).wrapping_mul(0x0100_0193)
+        });
+        // The remainder is below `self.0`, a u16.
+        (hash % u32::from(self.0)) as u16
+    }
+
+    pub fn all(self) -> std::ops::Range<u16> {
+        0..self.0
+    }
 }
 
 /// Instants as 13-digit, zero-padded milliseconds, so string order is time order.
@@ -121,5 +174,26 @@ mod tests {
         };
         assert_ne!(key("a#b", "c"), key("a", "b#c"));
         assert_eq!(key("a#b", "c"), "IDEM#3#a#b#c");
+    }
+
+    #[test]
+    fn orders_spread_evenly_and_stably_over_the_shards() {
+        let shards = OrderShards::new(32).unwrap_or_else(|| panic!("32 shards"));
+        // The hash is part of the data: a stored order must be found in the shard it was put in,
+        // by every later build. 28 is FNV-1a's answer computed apart from this code (in Python).
+        let fixed = OrderId::parse("01JDQZ3Q4W8X9Y0Z1A2B3C4D5E").unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(shards.of(&fixed), 28);
+        let mut counts = [0u32; 32];
+        let mut generator = ulid::Generator::new();
+        for _ in 0..32_000 {
+            let id = generator.generate().unwrap_or_else(|e| panic!("{e}")).to_string();
+            let id = OrderId::parse(&id).unwrap_or_else(|e| panic!("{e}"));
+            counts[usize::from(shards.of(&id))] += 1;
+        }
+        // 1,000 expected per shard; a fair hash stays well within ±20 %.
+        assert!(counts.iter().all(|c| (800..1200).contains(c)), "{counts:?}");
+        assert_eq!(OrderShards::new(0), None);
+        assert_eq!(OrderShards::new(257), None);
+        assert_eq!(OrderShards::new(1).map(|s| s.of(&fixed)), Some(0));
     }
 }

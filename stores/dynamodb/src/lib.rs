@@ -23,6 +23,7 @@ mod items;
 mod keys;
 #[cfg(feature = "dynamodb-local")]
 pub mod local;
+mod migration;
 mod notifications;
 mod orders;
 mod payments;
@@ -39,17 +40,32 @@ use async_trait::async_trait;
 pub use aws_sdk_dynamodb::Client;
 use orderly_core::ports::{Store, StoreError};
 
+pub use keys::OrderShards;
+pub use migration::Migrated;
+
 #[derive(Clone)]
 pub struct DynamoStore {
     client: Client,
     table: String,
+    order_shards: OrderShards,
 }
 
 impl DynamoStore {
+    /// A store on `table`, with orders spread over [`OrderShards::DEFAULT`] shards.
     pub fn new(client: Client, table: impl Into<String>) -> Self {
         DynamoStore {
             client,
             table: table.into(),
+            order_shards: OrderShards::DEFAULT,
+        }
+    }
+
+    /// The same store with orders spread over `shards` (every function and process on a table
+    /// must use the same number, or a larger one).
+    pub fn with_order_shards(self, shards: OrderShards) -> Self {
+        DynamoStore {
+            order_shards: shards,
+            ..self
         }
     }
 

@@ -56,7 +56,7 @@ impl OrderStore for DynamoStore {
             actions.push(self.update(keys::product(&line.product_id), &reserve)?);
         }
         let order_index = actions.len();
-        let mut order_item = items::order_item(order);
+        let mut order_item = items::order_item(order, self.order_shards);
         order_item.insert(IN_HOLDINGS.into(), b(true));
         actions.push(self.put(order_item, Some(NOT_EXISTS))?);
         actions.push(self.put(items::event_item(&placement.event), Some(NOT_EXISTS))?);
@@ -135,10 +135,11 @@ impl OrderStore for DynamoStore {
         self.close_order(order, now, event, Closing::Cancel).await
     }
 
-    /// One `Query` of `GSI2`'s `PENDING` partition per page, earliest deadline first. The index
-    /// projects every attribute, so its items are whole orders. They may lag the table by a moment:
-    /// an order paid or cancelled a moment ago may still be listed, and `expire_order`'s condition
-    /// then refuses it.
+    /// One `Query` per shard of `GSI2`'s pending orders (and of the unsharded `PENDING` of
+    /// orders placed before the sharding) per page, all at once, merged earliest deadline first.
+    /// The index projects every attribute, so its items are whole orders. They may lag the table
+    /// by a moment: an order paid or cancelled a moment ago may still be listed, and
+    /// `expire_order`'s condition then refuses it.
     async fn overdue_orders(
         &self,
         cutoff: Timestamp,
@@ -147,27 +148,32 @@ impl OrderStore for DynamoStore {
     ) -> Result<Vec<Order>, StoreError> {
         // '$' sorts just after '#', so every order due exactly at `cutoff` is below the bound.
         let below = s(format!("{}$", keys::pad13(cutoff)));
-        let mut key = Expression::default();
-        key.require(keys::GSI2PK, Compare::Equal, s(keys::PENDING_ORDERS));
-        let found = match after {
-            None => {
-                key.require(keys::GSI2SK, Compare::Less, below);
-                self.query(keys::GSI2, &key, true, limit).await?
-            }
-            // A sort key condition is one comparison or an inclusive BETWEEN: from `after`'s own
-            // place (it is read again if still pending, and dropped) to the bound, which no
-            // order's key equals.
-            Some(after) => {
-                let from = keys::timed(after.expires_at, &after.id);
-                key.require_between(keys::GSI2SK, s(from.clone()), below);
-                let mut found = self.query(keys::GSI2, &key, true, limit.saturating_add(1)).await?;
-                if found.first().and_then(|item| item.get(keys::GSI2SK)) == Some(&s(from)) {
-                    found.remove(0);
-                }
-                found.truncate(limit);
-                found
-            }
-        };
+        // A sort key condition is one comparison or an inclusive BETWEEN: from `after`'s own place
+        // (it is read again if still pending, and dropped) to the bound, which no order's key
+        // equals.
+        let from = after.map(|after| keys::timed(after.expires_at, &after.id));
+        let partitions = std::iter::once(keys::UNSHARDED_PENDING_ORDERS.to_string())
+            .chain(self.order_shards.all().map(keys::pending_orders));
+        let conditions: Vec<Expression> = partitions
+            .map(|partition| {
+                let mut key = Expression::default();
+                key.require(keys::GSI2PK, Compare::Equal, s(partition));
+                match &from {
+                    None => key.require(keys::GSI2SK, Compare::Less, below.clone()),
+                    Some(from) => key.require_between(keys::GSI2SK, s(from.as_str()), below.clone()),
+                };
+                key
+            })
+            .collect();
+        // Each shard's first `limit` after `after` (one more, for `after` itself) hold the
+        // merged page's first `limit`.
+        let mut found = self
+            .query_partitions(keys::GSI2, &conditions, keys::GSI2SK, limit.saturating_add(1))
+            .await?;
+        if let Some(from) = from {
+            found.retain(|item| item.get(keys::GSI2SK) != Some(&s(from.as_str())));
+        }
+        found.truncate(limit);
         found.iter().map(items::order).collect()
     }
 

@@ -35,7 +35,10 @@ impl PaymentStore for DynamoStore {
             pay.set("status", s(OrderStatus::Paid.as_str()))
                 .set("paid_at", n(now.as_millis()))
                 .set("updated_at", n(now.as_millis()))
-                .set(keys::GSI2PK, s(keys::paid_on(now.date())))
+                .set(
+                    keys::GSI2PK,
+                    s(keys::paid_on(now.date(), self.order_shards.of(&order.id))),
+                )
                 .set(keys::GSI2SK, s(keys::timed(now, &order.id)))
                 .require_exists(keys::PK)
                 .require("status", Compare::Equal, s(OrderStatus::PendingPayment.as_str()))

@@ -1,5 +1,6 @@
 //! Reports on the table: paid orders found day by day through `GSI2` (partitioned by the day they
-//! were paid, sorted by the instant), and the daily reports computed from them.
+//! were paid and sharded by order, sorted by the instant), and the daily reports computed from
+//! them.
 
 use crate::attributes::s;
 use crate::errors::sdk;
@@ -19,15 +20,25 @@ impl ReportStore for DynamoStore {
         let mut orders = Vec::new();
         let mut day = from.date();
         loop {
-            let mut key = Expression::default();
-            key.require(keys::GSI2PK, Compare::Equal, s(keys::paid_on(day)))
-                .require_between(
-                    keys::GSI2SK,
-                    s(keys::pad13(from)),
-                    // '$' sorts just after '#', so every order paid at `last` is inside the bound.
-                    s(format!("{}$", keys::pad13(last))),
-                );
-            for item in &self.unbounded_query(keys::GSI2, &key).await? {
+            // The day's shards, and its one unsharded partition of orders paid before sharding.
+            let partitions = std::iter::once(keys::unsharded_paid_on(day))
+                .chain(self.order_shards.all().map(|shard| keys::paid_on(day, shard)));
+            let conditions: Vec<Expression> = partitions
+                .map(|partition| {
+                    let mut key = Expression::default();
+                    key.require(keys::GSI2PK, Compare::Equal, s(partition)).require_between(
+                        keys::GSI2SK,
+                        s(keys::pad13(from)),
+                        // '$' sorts just after '#', so every order paid at `last` is inside the bound.
+                        s(format!("{}$", keys::pad13(last))),
+                    );
+                    key
+                })
+                .collect();
+            let found = self
+                .query_partitions(keys::GSI2, &conditions, keys::GSI2SK, usize::MAX)
+                .await?;
+            for item in &found {
                 let order = items::order(item)?;
                 if order.status == OrderStatus::Paid {
                     orders.push(order);

@@ -2,7 +2,7 @@
 //! tests create their tables from it, and a test checks `template.yaml` declares the same.
 
 use crate::errors::{build, sdk};
-use crate::keys;
+use crate::keys::{self, OrderShards};
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection, ProjectionType,
@@ -11,26 +11,36 @@ use aws_sdk_dynamodb::types::{
 use aws_sdk_dynamodb::Client;
 use orderly_core::ports::StoreError;
 
-/// A global secondary index: its name and its partition and sort key attributes.
+/// A global secondary index: its name, its partition and sort key attributes, and what it copies.
 pub struct Index {
     pub name: &'static str,
     pub partition_key: &'static str,
     pub sort_key: &'static str,
+    pub projection: ProjectionType,
 }
 
 pub const PARTITION_KEY: &str = keys::PK;
 pub const SORT_KEY: &str = keys::SK;
 pub const TTL_ATTRIBUTE: &str = keys::TTL;
-pub const INDEXES: [Index; 2] = [
+pub const INDEXES: [Index; 3] = [
     Index {
         name: keys::GSI1,
         partition_key: keys::GSI1PK,
         sort_key: keys::GSI1SK,
+        projection: ProjectionType::All,
     },
     Index {
         name: keys::GSI2,
         partition_key: keys::GSI2PK,
         sort_key: keys::GSI2SK,
+        projection: ProjectionType::All,
+    },
+    // Keys only: a stock change does not change them, so it writes no copy here (§6).
+    Index {
+        name: keys::GSI3,
+        partition_key: keys::GSI3PK,
+        sort_key: keys::GSI3SK,
+        projection: ProjectionType::KeysOnly,
     },
 ];
 pub const STREAM_VIEW: StreamViewType = StreamViewType::NewAndOldImages;
@@ -49,6 +59,16 @@ fn string_attribute(name: &str) -> Result<AttributeDefinition, StoreError> {
         .attribute_type(ScalarAttributeType::S)
         .build()
         .map_err(|e| build("attribute definition", e))
+}
+
+fn global_index(index: &Index) -> Result<GlobalSecondaryIndex, StoreError> {
+    GlobalSecondaryIndex::builder()
+        .index_name(index.name)
+        .key_schema(key(index.partition_key, KeyType::Hash)?)
+        .key_schema(key(index.sort_key, KeyType::Range)?)
+        .projection(Projection::builder().projection_type(index.projection.clone()).build())
+        .build()
+        .map_err(|e| build("index", e))
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -80,15 +100,7 @@ pub async fn create_table(client: &Client, table: &str) -> Result<(), CreateTabl
         request = request
             .attribute_definitions(string_attribute(index.partition_key)?)
             .attribute_definitions(string_attribute(index.sort_key)?)
-            .global_secondary_indexes(
-                GlobalSecondaryIndex::builder()
-                    .index_name(index.name)
-                    .key_schema(key(index.partition_key, KeyType::Hash)?)
-                    .key_schema(key(index.sort_key, KeyType::Range)?)
-                    .projection(Projection::builder().projection_type(ProjectionType::All).build())
-                    .build()
-                    .map_err(|e| build("index", e))?,
-            );
+            .global_secondary_indexes(global_index(index)?);
     }
     // Creating a table is an admin operation, slow on a cold DynamoDB Local: the request path's
     // 1 s attempt timeout would make the SDK retry a create that is in fact succeeding.
@@ -122,6 +134,22 @@ pub async fn create_table(client: &Client, table: &str) -> Result<(), CreateTabl
 }
 
 pub const TABLE_NAME_VARIABLE: &str = "TABLE_NAME";
+pub const ORDER_SHARDS_VARIABLE: &str = "ORDERLY_DYNAMODB_ORDER_SHARDS";
+
+/// How many shards of `GSI2` orders are spread over, from `ORDERLY_DYNAMODB_ORDER_SHARDS`: 1 to
+/// 256, [`OrderShards::DEFAULT`] when unset. Every function and process on one table must read
+/// the same number (the template sets it once for all); it may grow, never shrink.
+pub fn order_shards_from(
+    vars: &std::collections::HashMap<String, String>,
+) -> Result<OrderShards, orderly_core::ConfigError> {
+    let count = orderly_core::config::whole_number(
+        vars,
+        ORDER_SHARDS_VARIABLE,
+        OrderShards::DEFAULT.count(),
+        1..=OrderShards::MOST,
+    )?;
+    OrderShards::new(count).ok_or_else(|| orderly_core::ConfigError::new(ORDER_SHARDS_VARIABLE, "must be 1 to 256"))
+}
 
 /// The table's name from `TABLE_NAME`: 3–255 characters of `[A-Za-z0-9_.-]`, as DynamoDB allows.
 pub fn table_name_from(vars: &std::collections::HashMap<String, String>) -> Result<String, orderly_core::ConfigError> {

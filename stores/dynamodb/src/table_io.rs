@@ -125,14 +125,24 @@ impl DynamoStore {
         Ok(answer.item)
     }
 
-    /// Strongly consistent reads of up to 100 distinct keys, in any order, retrying unprocessed keys.
+    /// Strongly consistent reads of distinct keys, in any order, retrying unprocessed keys.
     pub(crate) async fn batch_get(&self, keys: Vec<Item>) -> Result<Vec<Item>, StoreError> {
+        self.batch_get_with(keys, true).await
+    }
+
+    /// Like [`DynamoStore::batch_get`], eventually consistent: half the read units, for a page of
+    /// what an index query, itself eventually consistent, has just listed.
+    pub(crate) async fn batch_get_listed(&self, keys: Vec<Item>) -> Result<Vec<Item>, StoreError> {
+        self.batch_get_with(keys, false).await
+    }
+
+    async fn batch_get_with(&self, keys: Vec<Item>, consistent: bool) -> Result<Vec<Item>, StoreError> {
         let mut found = Vec::with_capacity(keys.len());
         for chunk in keys.chunks(BATCH_GET_MAX) {
             let mut pending = Some(
                 KeysAndAttributes::builder()
                     .set_keys(Some(chunk.to_vec()))
-                    .consistent_read(true)
+                    .consistent_read(consistent)
                     .build()
                     .map_err(|e| build("KeysAndAttributes", e))?,
             );
@@ -226,12 +236,29 @@ impl DynamoStore {
         }
     }
 
-    pub(crate) async fn unbounded_query(
+    /// One ascending query per key condition (each of one partition of `index`, such as the
+    /// shards of one logical partition), all at once, up to `limit` items from each, merged in
+    /// `sort_key` order. The queries run in the caller's task, so its trace covers them.
+    pub(crate) async fn query_partitions(
         &self,
         index: &str,
-        key_condition: &Expression,
+        key_conditions: &[Expression],
+        sort_key: &str,
+        limit: usize,
     ) -> Result<Vec<Item>, StoreError> {
-        self.query(index, key_condition, true, usize::MAX).await
+        let answers = futures_util::future::try_join_all(
+            key_conditions
+                .iter()
+                .map(|condition| self.query(index, condition, true, limit)),
+        )
+        .await?;
+        let mut found: Vec<Item> = answers.into_iter().flatten().collect();
+        found.sort_by(|a, b| {
+            a.get(sort_key)
+                .and_then(|v| v.as_s().ok())
+                .cmp(&b.get(sort_key).and_then(|v| v.as_s().ok()))
+        });
+        Ok(found)
     }
 }
 
