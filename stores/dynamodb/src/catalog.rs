@@ -91,31 +91,41 @@ impl CatalogStore for DynamoStore {
     }
 
     async fn active_products(&self, after: Option<&ProductId>, limit: usize) -> Result<Vec<Product>, StoreError> {
-        let mut key = Expression::default();
-        key.require(keys::GSI3PK, Compare::Equal, s(keys::ACTIVE_PRODUCTS));
-        if let Some(after) = after {
-            key.require(keys::GSI3SK, Compare::Greater, s(after.as_str()));
+        let mut page = Vec::with_capacity(limit);
+        let mut after = after.cloned();
+        loop {
+            let wanted = limit - page.len();
+            let mut key = Expression::default();
+            key.require(keys::GSI3PK, Compare::Equal, s(keys::ACTIVE_PRODUCTS));
+            if let Some(after) = &after {
+                key.require(keys::GSI3SK, Compare::Greater, s(after.as_str()));
+            }
+            let listed = self.query(keys::GSI3, &key, true, wanted).await?;
+            let mut ids = Vec::with_capacity(listed.len());
+            for entry in &listed {
+                ids.push(items::product_id(entry)?);
+            }
+            let mut found = HashMap::with_capacity(ids.len());
+            // Eventually consistent, as the index is: every visitor reads the first page's
+            // products, so these are the catalog's most read items, and half the units is half
+            // their load (docs/data-model.md §6).
+            for item in self.batch_get_listed(ids.iter().map(keys::product).collect()).await? {
+                let product = items::product(&item)?;
+                found.insert(product.id.clone(), product);
+            }
+            // In the index's order. The index lags the table by a moment: a product deactivated
+            // a moment ago may still be listed there, and its item then usually says so; it is
+            // left out, and the page filled from further on, so a short page still means the end.
+            page.extend(
+                ids.iter()
+                    .filter_map(|id| found.remove(id))
+                    .filter(|product| product.active),
+            );
+            after = ids.last().cloned();
+            if ids.len() < wanted || page.len() >= limit {
+                return Ok(page);
+            }
         }
-        let listed = self.query(keys::GSI3, &key, true, limit).await?;
-        let mut ids = Vec::with_capacity(listed.len());
-        for entry in &listed {
-            ids.push(items::product_id(entry)?);
-        }
-        let mut found = HashMap::with_capacity(ids.len());
-        // Eventually consistent, as the index is: every visitor reads the first page's products,
-        // so these are the catalog's most read items, and half the units is half their load
-        // (docs/data-model.md §6).
-        for item in self.batch_get_listed(ids.iter().map(keys::product).collect()).await? {
-            let product = items::product(&item)?;
-            found.insert(product.id.clone(), product);
-        }
-        // In the index's order. The index lags the table by a moment: a product deactivated a
-        // moment ago may still be listed there, and its item then usually says so.
-        Ok(ids
-            .iter()
-            .filter_map(|id| found.remove(id))
-            .filter(|product| product.active)
-            .collect())
     }
 
     async fn update_product(

@@ -337,6 +337,16 @@ fn shard_of(key: &str) -> Option<(&str, u16)> {
     Some((class, shard.parse().ok()?))
 }
 
+/// Whether a key belongs to one order, one buyer or one payment (`ORDER#`, `USER#`, `IDEM#`,
+/// `PAYMENT#`, in the table or an index). Only that one entity's requests touch it, however busy
+/// the shop: its load is its own units, not a share of the order rate.
+fn one_entity_s(key: &str) -> bool {
+    let partition = key.split_once(' ').map_or(key, |(_, partition)| partition);
+    ["ORDER#", "USER#", "IDEM#", "PAYMENT#"]
+        .iter()
+        .any(|prefix| partition.starts_with(prefix))
+}
+
 /// The units each partition key took, and in all.
 #[derive(Debug, Clone)]
 struct Model {
@@ -414,10 +424,12 @@ impl Model {
         }
     }
 
-    /// Each key's load at `orders_per_second`, from `orders` orders' worth of units. A sample
-    /// puts a few orders in each order shard, so one shard's own count is mostly chance: a
-    /// sharded partition's load is its class's total over the shards, times the hash's
-    /// imbalance, shown as `<class>#<n>`.
+    /// Each key's load at `orders_per_second`, from `orders` orders' worth of units: the key's
+    /// share of the sample's traffic, at that rate. A sample puts a few orders in each order
+    /// shard, so one shard's own count is mostly chance: a sharded partition's load is its
+    /// class's total over the shards, times the hash's imbalance, shown as `<class>#<n>`. A key of
+    /// one order, buyer or payment takes its entity's own units, all counted within one second
+    /// (a bound: an order's writes spread over minutes).
     fn load(&self, orders: usize, orders_per_second: f64) -> Vec<(String, Units)> {
         let scale = orders_per_second / orders as f64;
         let mut keys: BTreeMap<String, Units> = BTreeMap::new();
@@ -425,13 +437,14 @@ impl Model {
             let (label, share) = match shard_of(key) {
                 Some((class, _)) => (
                     format!("{class}#<n>"),
-                    SHARD_IMBALANCE / f64::from(self.order_shards.count()),
+                    scale * SHARD_IMBALANCE / f64::from(self.order_shards.count()),
                 ),
-                None => (key.clone(), 1.0),
+                None if one_entity_s(key) => (key.clone(), 1.0),
+                None => (key.clone(), scale),
             };
             let entry = keys.entry(label).or_default();
-            entry.write += units.write * scale * share;
-            entry.read += units.read * scale * share;
+            entry.write += units.write * share;
+            entry.read += units.read * share;
         }
         let mut load: Vec<(String, Units)> = keys.into_iter().collect();
         load.sort_by(|a, b| {
@@ -455,6 +468,15 @@ impl Model {
         eprintln!("| partition key | write units/s | read units/s |\n|---|---|---|");
         for (key, units) in self.load(orders, orders_per_second).iter().take(12) {
             eprintln!("| `{key}` | {:.0} | {:.0} |", units.write, units.read);
+        }
+        // The busiest key of each kind (`table PRODUCT`, `GSI2 PENDING`, ...), in the same order.
+        eprintln!("\nthe busiest key of each kind:\n| kind | partition key | write units/s | read units/s |\n|---|---|---|---|");
+        let mut seen = std::collections::HashSet::new();
+        for (key, units) in self.load(orders, orders_per_second) {
+            let kind = key.split('#').next().unwrap_or(&key).to_string();
+            if seen.insert(kind.clone()) {
+                eprintln!("| {kind} | `{key}` | {:.0} | {:.0} |", units.write, units.read);
+            }
         }
     }
 }
