@@ -106,7 +106,7 @@ EXPECTED_ACCESS: dict[str, tuple[set[str], set[str]]] = {
     "get-profile": ({"GetItem", "PutItem"}, set()),  # read; first call creates (conditional Put)
     "update-profile": ({"UpdateItem"}, set()),  # upsert
     "list-notifications": ({"Query"}, set()),  # Query USER#<user>, begins_with NOTIFICATION#
-    # Query GSI3 PRODUCTS#ACTIVE (keys only), then BatchGetItem the page's products (consistent)
+    # Query GSI3 PRODUCTS#ACTIVE (keys only), then BatchGetItem the page's products (eventually consistent)
     "list-products": ({"BatchGetItem"}, {"GSI3"}),
     "create-product": ({"PutItem"}, set()),  # transaction: Put product, Put SKU guard
     "get-product": ({"GetItem"}, set()),

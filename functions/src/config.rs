@@ -50,18 +50,30 @@ pub struct FunctionConfig {
 }
 
 impl FunctionConfig {
-    /// The configuration at a cold start: the environment, and from SSM the secrets in `uses`
-    /// (none, for most functions: then no SSM client is even built).
+    /// The configuration at a cold start of a function whose route uses no secret (most of
+    /// them): the environment alone. It never names SSM, so such a binary does not link the SSM
+    /// client at all (docs/BENCHMARKS.md, binary sizes). A route that uses a secret is refused:
+    /// its `main` calls `run_with_secrets` (a test checks every `main`).
     pub async fn from_environment(uses: SecretUse) -> Result<Self, ConfigError> {
+        if uses != SecretUse::default() {
+            return Err(ConfigError::new(
+                "main",
+                "this function's route uses a secret: its main must call run_with_secrets",
+            ));
+        }
+        let vars: HashMap<String, String> = std::env::vars().collect();
+        no_empty_endpoint(&vars)?;
+        Self::from_vars(&vars, Secrets::default())
+    }
+
+    /// The configuration at a cold start of a function whose route uses secrets: the
+    /// environment, and from SSM the secrets in `uses`.
+    pub async fn from_environment_with_secrets(uses: SecretUse) -> Result<Self, ConfigError> {
         let vars: HashMap<String, String> = std::env::vars().collect();
         // Before the SSM client below makes its first call.
         no_empty_endpoint(&vars)?;
-        let secrets = if uses == SecretUse::default() {
-            Secrets::default()
-        } else {
-            let ssm = aws_sdk_ssm::Client::new(&client::sdk_config_from_environment().await);
-            read_secrets(&ssm, &vars, uses).await?
-        };
+        let ssm = aws_sdk_ssm::Client::new(&client::sdk_config_from_environment().await);
+        let secrets = read_secrets(&ssm, &vars, uses).await?;
         Self::from_vars(&vars, secrets)
     }
 

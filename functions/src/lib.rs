@@ -129,11 +129,34 @@ fn time_left(deadline_ms: u64, now: Duration) -> Option<Duration> {
 }
 
 /// A function's `main`: logging, metrics, configuration and client set-up, then the runtime loop. Naming
-/// its one route here, the binary links that route's operation and no other.
+/// its one route here, the binary links that route's operation and no other. For a route that
+/// uses no secret; [`run_with_secrets`] for one that does.
 pub async fn run(route: &'static Route) -> Result<(), lambda_http::Error> {
+    let collector = start(route)?;
+    let config = FunctionConfig::from_environment(route.secrets()).await;
+    serve(route, collector, config).await
+}
+
+/// [`run`] for a route that uses a secret, read from SSM at the cold start: the only functions
+/// that link the SSM client.
+pub async fn run_with_secrets(route: &'static Route) -> Result<(), lambda_http::Error> {
+    let collector = start(route)?;
+    let config = FunctionConfig::from_environment_with_secrets(route.secrets()).await;
+    serve(route, collector, config).await
+}
+
+/// Logging and metrics, first, so that a bad configuration is reported in the function's logs.
+fn start(route: &'static Route) -> Result<&'static metrics_cloudwatch_embedded::Collector, lambda_http::Error> {
     logging::init(route.function);
-    let collector = metrics::install(route.function)?;
-    let config = match FunctionConfig::from_environment(route.secrets()).await {
+    metrics::install(route.function)
+}
+
+async fn serve(
+    route: &'static Route,
+    collector: &'static metrics_cloudwatch_embedded::Collector,
+    config: Result<FunctionConfig, ConfigError>,
+) -> Result<(), lambda_http::Error> {
+    let config = match config {
         Ok(config) => config,
         Err(error) => {
             // Fail the cold start, loudly and naming the variable (and the SSM parameter, for a
@@ -199,5 +222,22 @@ mod tests {
     #[test]
     fn no_deadline_means_no_limit_of_ours() {
         assert_eq!(time_left(0, NOW), None);
+    }
+
+    /// Each route's binary calls `run_with_secrets` exactly when its route uses a secret: the
+    /// others do not link SSM, and would fail their cold start if they needed it.
+    #[test]
+    fn every_main_reads_secrets_exactly_when_its_route_uses_them() {
+        for route in api::routes::ROUTES {
+            let path = format!("{}/src/bin/{}.rs", env!("CARGO_MANIFEST_DIR"), route.function);
+            let main = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+            let with_secrets = main.contains("orderly_functions::run_with_secrets(");
+            assert_eq!(
+                with_secrets,
+                route.secrets() != api::SecretUse::default(),
+                "{path}: run_with_secrets if and only if the route uses a secret"
+            );
+            assert!(with_secrets || main.contains("orderly_functions::run("), "{path}");
+        }
     }
 }

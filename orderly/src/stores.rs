@@ -143,9 +143,8 @@ pub async fn create_table() -> Result<String, StoreSetupError> {
 /// `orderly table migrate`: the table brought to the current design (see [`DynamoStore::migrate`]).
 pub async fn migrate_table() -> Result<(String, Migrated), StoreSetupError> {
     let table = table_name()?;
-    let order_shards = order_shards()?;
     let client = orderly_store_dynamodb::Client::new(&client::sdk_config(sdk_timeouts()?).await);
-    let store = DynamoStore::new(client, table.clone()).with_order_shards(order_shards);
+    let store = DynamoStore::new(client, table.clone());
     let migrated = store.migrate().await.map_err(StoreSetupError::Migrate)?;
     Ok((table, migrated))
 }

@@ -2,5 +2,5 @@
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    orderly_functions::run(&orderly_core::api::routes::LIST_ORDERS).await
+    orderly_functions::run_with_secrets(&orderly_core::api::routes::LIST_ORDERS).await
 }

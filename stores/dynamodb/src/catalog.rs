@@ -91,7 +91,7 @@ impl CatalogStore for DynamoStore {
     }
 
     async fn active_products(&self, after: Option<&ProductId>, limit: usize) -> Result<Vec<Product>, StoreError> {
-        let mut page = Vec::with_capacity(limit);
+        let mut page = Vec::new();
         let mut after = after.cloned();
         loop {
             let wanted = limit - page.len();
@@ -103,7 +103,7 @@ impl CatalogStore for DynamoStore {
             let listed = self.query(keys::GSI3, &key, true, wanted).await?;
             let mut ids = Vec::with_capacity(listed.len());
             for entry in &listed {
-                ids.push(items::product_id(entry)?);
+                ids.push(items::listed_product_id(entry, keys::GSI3SK)?);
             }
             let mut found = HashMap::with_capacity(ids.len());
             // Eventually consistent, as the index is: every visitor reads the first page's

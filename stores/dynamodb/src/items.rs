@@ -48,9 +48,10 @@ pub fn product_item(p: &Product) -> Item {
     item
 }
 
-/// The product id of a catalog entry of the keys-only `GSI3`: its sort key.
-pub fn product_id(entry: &Item) -> Result<ProductId, StoreError> {
-    parsed(entry, keys::GSI3SK, ProductId::parse(get_s(entry, keys::GSI3SK)?))
+/// The product id of a catalog entry: the index's sort key (`GSI3SK`, or `GSI1SK` for a product
+/// written before `GSI3`).
+pub fn listed_product_id(entry: &Item, sort_key: &str) -> Result<ProductId, StoreError> {
+    parsed(entry, sort_key, ProductId::parse(get_s(entry, sort_key)?))
 }
 
 pub fn sku_item(p: &Product) -> Item {

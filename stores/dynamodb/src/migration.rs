@@ -77,20 +77,22 @@ impl DynamoStore {
             }
             let page = self.query(keys::GSI1, &key, true, PAGE).await?;
             for entry in &page {
-                let product = items::product(entry)?;
+                // Only the id, from the index's sort key: an item that no longer parses as a
+                // product must not stop every run of the migration at the same place.
+                let id = items::listed_product_id(entry, keys::GSI1SK)?;
                 let mut update = Expression::default();
                 update
                     .remove(keys::GSI1PK)
                     .remove(keys::GSI1SK)
                     .set(keys::GSI3PK, s(keys::ACTIVE_PRODUCTS))
-                    .set(keys::GSI3SK, s(product.id.as_str()))
+                    .set(keys::GSI3SK, s(id.as_str()))
                     .require(keys::GSI1PK, Compare::Equal, s(keys::ACTIVE_PRODUCTS));
-                match self.update_item(keys::product(&product.id), &update).send().await {
+                match self.update_item(keys::product(&id), &update).send().await {
                     Ok(_) => moved += 1,
                     Err(SdkError::ServiceError(service)) if service.err().is_conditional_check_failed_exception() => {}
                     Err(other) => return Err(sdk("UpdateItem", other)),
                 }
-                after = Some(product.id.as_str().to_string());
+                after = Some(id.as_str().to_string());
             }
             if page.len() < PAGE {
                 return Ok(moved);

@@ -2,7 +2,7 @@
 //! order, its event, the idempotency record and the user's holdings (the reservation limit's
 //! condition); cancelling or expiring one returns the stock and the holdings' share in the same
 //! way. A user's orders are listed newest first through `GSI1`, overdue orders earliest deadline
-//! first through `GSI2`'s `PENDING` partition.
+//! first through the shards of `GSI2`'s pending orders, read together.
 
 use crate::attributes::{b, n, s, Item};
 use crate::expression::{Compare, Expression};
@@ -154,24 +154,19 @@ impl OrderStore for DynamoStore {
         let from = after.map(|after| keys::timed(after.expires_at, &after.id));
         let partitions = std::iter::once(keys::UNSHARDED_PENDING_ORDERS.to_string())
             .chain(self.order_shards.all().map(keys::pending_orders));
-        let conditions: Vec<Expression> = partitions
-            .map(|partition| {
-                let mut key = Expression::default();
-                key.require(keys::GSI2PK, Compare::Equal, s(partition));
-                match &from {
-                    None => key.require(keys::GSI2SK, Compare::Less, below.clone()),
-                    Some(from) => key.require_between(keys::GSI2SK, s(from.as_str()), below.clone()),
-                };
-                key
-            })
-            .collect();
+        let range = |key: &mut Expression| {
+            match &from {
+                None => key.require(keys::GSI2SK, Compare::Less, below.clone()),
+                Some(from) => key.require_between(keys::GSI2SK, s(from.as_str()), below.clone()),
+            };
+        };
         // Each shard's first `limit` after `after` (one more, for `after` itself) hold the
         // merged page's first `limit`.
         let mut found = self
-            .query_partitions(keys::GSI2, &conditions, keys::GSI2SK, limit.saturating_add(1))
+            .query_order_shards(partitions, range, limit.saturating_add(1))
             .await?;
-        if let Some(from) = from {
-            found.retain(|item| item.get(keys::GSI2SK) != Some(&s(from.as_str())));
+        if let Some(from) = &from {
+            found.retain(|item| item.get(keys::GSI2SK).and_then(|v| v.as_s().ok()) != Some(from));
         }
         found.truncate(limit);
         found.iter().map(items::order).collect()

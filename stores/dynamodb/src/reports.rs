@@ -4,7 +4,7 @@
 
 use crate::attributes::s;
 use crate::errors::sdk;
-use crate::expression::{Compare, Expression};
+use crate::expression::Expression;
 use crate::{items, keys, DynamoStore};
 use async_trait::async_trait;
 use orderly_core::domain::{DailyReport, Date, Order, OrderStatus, Timestamp};
@@ -23,21 +23,15 @@ impl ReportStore for DynamoStore {
             // The day's shards, and its one unsharded partition of orders paid before sharding.
             let partitions = std::iter::once(keys::unsharded_paid_on(day))
                 .chain(self.order_shards.all().map(|shard| keys::paid_on(day, shard)));
-            let conditions: Vec<Expression> = partitions
-                .map(|partition| {
-                    let mut key = Expression::default();
-                    key.require(keys::GSI2PK, Compare::Equal, s(partition)).require_between(
-                        keys::GSI2SK,
-                        s(keys::pad13(from)),
-                        // '$' sorts just after '#', so every order paid at `last` is inside the bound.
-                        s(format!("{}$", keys::pad13(last))),
-                    );
-                    key
-                })
-                .collect();
-            let found = self
-                .query_partitions(keys::GSI2, &conditions, keys::GSI2SK, usize::MAX)
-                .await?;
+            let range = |key: &mut Expression| {
+                key.require_between(
+                    keys::GSI2SK,
+                    s(keys::pad13(from)),
+                    // '$' sorts just after '#', so every order paid at `last` is inside the bound.
+                    s(format!("{}$", keys::pad13(last))),
+                );
+            };
+            let found = self.query_order_shards(partitions, range, usize::MAX).await?;
             for item in &found {
                 let order = items::order(item)?;
                 if order.status == OrderStatus::Paid {

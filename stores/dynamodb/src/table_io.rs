@@ -2,9 +2,11 @@
 //! query of one partition), eventually consistent index queries, the `Put`/`Update` actions of a transaction and its commit, retried while the only
 //! obstacle is a concurrent transaction, and reading which condition cancelled it.
 
+use crate::attributes::s;
 use crate::attributes::Item;
 use crate::errors::{self, build, reason_code, sdk};
-use crate::expression::Expression;
+use crate::expression::{Compare, Expression};
+use crate::keys;
 use crate::{retry, DynamoStore};
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
@@ -236,20 +238,29 @@ impl DynamoStore {
         }
     }
 
-    /// One ascending query per key condition (each of one partition of `index`, such as the
-    /// shards of one logical partition), all at once, up to `limit` items from each, merged in
-    /// `sort_key` order. The queries run in the caller's task, so its trace covers them.
-    pub(crate) async fn query_partitions(
+    /// One ascending query of `GSI2` per partition (the shards of one kind of order, and its
+    /// unsharded key of before the sharding), each `GSI2PK = partition` and `range` on `GSI2SK`;
+    /// all at once, up to `limit` items from each, merged in `GSI2SK` order. The queries run in
+    /// the caller's task, so its trace covers them.
+    pub(crate) async fn query_order_shards(
         &self,
-        index: &str,
-        key_conditions: &[Expression],
-        sort_key: &str,
+        partitions: impl Iterator<Item = String>,
+        range: impl Fn(&mut Expression),
         limit: usize,
     ) -> Result<Vec<Item>, StoreError> {
+        let conditions: Vec<Expression> = partitions
+            .map(|partition| {
+                let mut key = Expression::default();
+                key.require(keys::GSI2PK, Compare::Equal, s(partition));
+                range(&mut key);
+                key
+            })
+            .collect();
+        let sort_key = keys::GSI2SK;
         let answers = futures_util::future::try_join_all(
-            key_conditions
+            conditions
                 .iter()
-                .map(|condition| self.query(index, condition, true, limit)),
+                .map(|condition| self.query(keys::GSI2, condition, true, limit)),
         )
         .await?;
         let mut found: Vec<Item> = answers.into_iter().flatten().collect();
