@@ -12,7 +12,8 @@ use orderly_core::auth::Authenticator;
 use orderly_core::config::{Secret, Secrets};
 use orderly_core::ports::{SystemClock, UlidGenerator};
 use orderly_core::{App, Settings};
-use orderly_store_dynamodb::{client, table, DynamoStore, OrderShards};
+use orderly_store_dynamodb::client::{self, SdkConfig};
+use orderly_store_dynamodb::{table, DynamoStore, OrderShards};
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -54,7 +55,8 @@ impl FunctionConfig {
     /// them): the environment alone. It never names SSM, so such a binary does not link the SSM
     /// client at all (docs/BENCHMARKS.md, binary sizes). A route that uses a secret is refused:
     /// its `main` calls `run_with_secrets` (a test checks every `main`).
-    pub async fn from_environment(uses: SecretUse) -> Result<Self, ConfigError> {
+    /// With it, the SDK's configuration from the Lambda environment (`client::sdk_config_for_lambda`).
+    pub async fn from_environment(uses: SecretUse) -> Result<(Self, SdkConfig), ConfigError> {
         if uses != SecretUse::default() {
             return Err(ConfigError::new(
                 "main",
@@ -63,18 +65,20 @@ impl FunctionConfig {
         }
         let vars: HashMap<String, String> = std::env::vars().collect();
         no_empty_endpoint(&vars)?;
-        Self::from_vars(&vars, Secrets::default())
+        let sdk = client::sdk_config_for_lambda(&vars)?;
+        Ok((Self::from_vars(&vars, Secrets::default())?, sdk))
     }
 
     /// The configuration at a cold start of a function whose route uses secrets: the
-    /// environment, and from SSM the secrets in `uses`.
-    pub async fn from_environment_with_secrets(uses: SecretUse) -> Result<Self, ConfigError> {
+    /// environment, and from SSM the secrets in `uses`; with the SDK's configuration.
+    pub async fn from_environment_with_secrets(uses: SecretUse) -> Result<(Self, SdkConfig), ConfigError> {
         let vars: HashMap<String, String> = std::env::vars().collect();
         // Before the SSM client below makes its first call.
         no_empty_endpoint(&vars)?;
-        let ssm = aws_sdk_ssm::Client::new(&client::sdk_config_from_environment().await);
+        let sdk = client::sdk_config_for_lambda(&vars)?;
+        let ssm = aws_sdk_ssm::Client::new(&sdk);
         let secrets = read_secrets(&ssm, &vars, uses).await?;
-        Self::from_vars(&vars, secrets)
+        Ok((Self::from_vars(&vars, secrets)?, sdk))
     }
 
     /// The configuration from environment-like pairs and secrets already read (by
@@ -104,9 +108,8 @@ impl FunctionConfig {
     /// The app on DynamoDB with the client from the standard AWS environment, its calls recorded in
     /// X-Ray when the function is traced. Deployed, API Gateway's JWT authorizer has verified the
     /// caller; the function trusts its claims.
-    pub async fn app(self, xray: Option<&Arc<XrayDaemon>>) -> App {
-        let sdk = client::sdk_config_from_environment().await;
-        let mut dynamodb = aws_sdk_dynamodb::config::Builder::from(&sdk);
+    pub fn app(self, sdk: &SdkConfig, xray: Option<&Arc<XrayDaemon>>) -> App {
+        let mut dynamodb = aws_sdk_dynamodb::config::Builder::from(sdk);
         if xray.is_some() {
             let region = sdk.region().map(ToString::to_string);
             dynamodb = dynamodb.interceptor(AwsCalls::new(region, Some(self.table.clone())));

@@ -154,9 +154,9 @@ fn start(route: &'static Route) -> Result<&'static metrics_cloudwatch_embedded::
 async fn serve(
     route: &'static Route,
     collector: &'static metrics_cloudwatch_embedded::Collector,
-    config: Result<FunctionConfig, ConfigError>,
+    config: Result<(FunctionConfig, orderly_store_dynamodb::client::SdkConfig), ConfigError>,
 ) -> Result<(), lambda_http::Error> {
-    let config = match config {
+    let (config, sdk) = match config {
         Ok(config) => config,
         Err(error) => {
             // Fail the cold start, loudly and naming the variable (and the SSM parameter, for a
@@ -166,7 +166,7 @@ async fn serve(
         }
     };
     let xray = XrayDaemon::from_environment();
-    let function = Function::new(route, config.app(xray.as_ref()).await);
+    let function = Function::new(route, config.app(&sdk, xray.as_ref()));
     let function = match xray {
         Some(daemon) => function.traced(daemon),
         None => function,

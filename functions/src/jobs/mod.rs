@@ -45,12 +45,17 @@ pub async fn run_relay() -> Result<(), Error> {
             return Err(error.into());
         }
     };
-    if let Err(error) = crate::config::no_empty_endpoint(&std::env::vars().collect()) {
-        tracing::error!(%error, "invalid configuration");
-        return Err(error.into());
-    }
+    let vars = std::env::vars().collect();
+    let sdk = match crate::config::no_empty_endpoint(&vars)
+        .and_then(|()| orderly_store_dynamodb::client::sdk_config_for_lambda(&vars))
+    {
+        Ok(sdk) => sdk,
+        Err(error) => {
+            tracing::error!(%error, "invalid configuration");
+            return Err(error.into());
+        }
+    };
     let xray = XrayDaemon::from_environment();
-    let sdk = orderly_store_dynamodb::client::sdk_config_from_environment().await;
     let mut sqs = aws_sdk_sqs::config::Builder::from(&sdk);
     if xray.is_some() {
         sqs = sqs.interceptor(AwsCalls::new(sdk.region().map(ToString::to_string), None));
@@ -213,7 +218,7 @@ async fn start(job: &'static Job) -> Result<(Arc<App>, Option<Arc<XrayDaemon>>),
     logging::init(job.function);
     let xray = XrayDaemon::from_environment();
     match FunctionConfig::from_environment(SecretUse::default()).await {
-        Ok(config) => Ok((Arc::new(config.app(xray.as_ref()).await), xray)),
+        Ok((config, sdk)) => Ok((Arc::new(config.app(&sdk, xray.as_ref())), xray)),
         Err(error) => {
             tracing::error!(%error, "invalid configuration");
             Err(error.into())

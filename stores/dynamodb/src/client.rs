@@ -7,6 +7,7 @@
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::BehaviorVersion;
+pub use aws_config::SdkConfig;
 use aws_sdk_dynamodb::Client;
 use aws_smithy_http_client::tls;
 use aws_smithy_runtime_api::client::http::SharedHttpClient;
@@ -102,6 +103,67 @@ pub async fn sdk_config_from_environment() -> aws_config::SdkConfig {
     sdk_config(SdkTimeouts::LAMBDA).await
 }
 
+pub const REGION: &str = "AWS_REGION";
+pub const ACCESS_KEY_ID: &str = "AWS_ACCESS_KEY_ID";
+pub const SECRET_ACCESS_KEY: &str = "AWS_SECRET_ACCESS_KEY";
+pub const SESSION_TOKEN: &str = "AWS_SESSION_TOKEN";
+pub const ENDPOINT_URL: &str = "AWS_ENDPOINT_URL";
+
+/// The SDK's configuration for a deployed function, from the environment Lambda gives every
+/// function: its region, its execution role's credentials, and the endpoints SAM's emulator
+/// points at local servers (`AWS_ENDPOINT_URL`, `AWS_ENDPOINT_URL_<SERVICE>`); with
+/// [`SdkTimeouts::LAMBDA`]. Not aws-config's default chain: a Lambda always has its credentials in
+/// its environment, and the chain's other sources (profile files, web identity through STS,
+/// containers, IMDS) were code every function carried and never ran, about 0.3 MB of each binary
+/// (docs/BENCHMARKS.md, binary sizes). A missing region or key fails the cold start, by name.
+pub fn sdk_config_for_lambda(vars: &HashMap<String, String>) -> Result<aws_config::SdkConfig, ConfigError> {
+    let required = |name: &'static str| {
+        vars.get(name)
+            .filter(|value| !value.is_empty())
+            .cloned()
+            .ok_or_else(|| ConfigError::new(name, "must be set (Lambda sets it for every function)"))
+    };
+    let credentials = aws_sdk_dynamodb::config::Credentials::new(
+        required(ACCESS_KEY_ID)?,
+        required(SECRET_ACCESS_KEY)?,
+        vars.get(SESSION_TOKEN).filter(|token| !token.is_empty()).cloned(),
+        None,
+        "LambdaEnvironment",
+    );
+    let timeouts = SdkTimeouts::LAMBDA;
+    let mut config = aws_config::SdkConfig::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(aws_config::Region::new(required(REGION)?))
+        .credentials_provider(aws_sdk_dynamodb::config::SharedCredentialsProvider::new(credentials))
+        .http_client(https_client())
+        .retry_config(RetryConfig::standard().with_max_attempts(timeouts.max_attempts))
+        .timeout_config(
+            TimeoutConfig::builder()
+                .connect_timeout(timeouts.connect)
+                .operation_attempt_timeout(timeouts.attempt)
+                .operation_timeout(timeouts.operation)
+                .build(),
+        )
+        .service_config(ServiceEndpoints(vars.clone()));
+    if let Some(endpoint) = vars.get(ENDPOINT_URL) {
+        config = config.endpoint_url(endpoint);
+    }
+    Ok(config.build())
+}
+
+/// A service's own endpoint variable (`AWS_ENDPOINT_URL_DYNAMODB`, `_SSM`, `_SQS`), as the SDK
+/// asks for it when a client is built: the variable the SDK names, then `_` and the service's id
+/// in capitals, spaces as `_` (the SDK's documented naming).
+#[derive(Debug)]
+struct ServiceEndpoints(HashMap<String, String>);
+
+impl aws_types::service_config::LoadServiceConfig for ServiceEndpoints {
+    fn load_config(&self, key: aws_types::service_config::ServiceConfigKey<'_>) -> Option<String> {
+        let service = key.service_id().to_uppercase().replace(' ', "_");
+        self.0.get(&format!("{}_{service}", key.env())).cloned()
+    }
+}
+
 /// The SDK's configuration from the AWS environment, with these time limits and attempts.
 pub async fn sdk_config(timeouts: SdkTimeouts) -> aws_config::SdkConfig {
     aws_config::defaults(BehaviorVersion::latest())
@@ -130,6 +192,49 @@ mod tests {
 
     fn vars(pairs: &[(&str, &str)]) -> HashMap<String, String> {
         pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    #[test]
+    fn a_function_s_configuration_is_its_environment_and_each_service_s_endpoint_its_own() {
+        let lambda = vars(&[
+            (REGION, "eu-west-1"),
+            (ACCESS_KEY_ID, "AKID"),
+            (SECRET_ACCESS_KEY, "secret"),
+            (SESSION_TOKEN, "token"),
+            (ENDPOINT_URL, "http://127.0.0.1:1"),
+            ("AWS_ENDPOINT_URL_DYNAMODB", "http://127.0.0.1:2"),
+        ]);
+        let sdk = sdk_config_for_lambda(&lambda).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(sdk.region().map(ToString::to_string).as_deref(), Some("eu-west-1"));
+        assert_eq!(sdk.endpoint_url(), Some("http://127.0.0.1:1"));
+        // The key a service's client asks for when it is built (aws-sdk-dynamodb's
+        // `From<&SdkConfig>`): its own variable first; a service without one takes the shared.
+        let key = |service| {
+            aws_types::service_config::ServiceConfigKey::builder()
+                .service_id(service)
+                .env("AWS_ENDPOINT_URL")
+                .profile("endpoint_url")
+                .build()
+                .unwrap_or_else(|e| panic!("{e}"))
+        };
+        let services = sdk.service_config().unwrap_or_else(|| panic!("no service config"));
+        assert_eq!(
+            services.load_config(key("DynamoDB")).as_deref(),
+            Some("http://127.0.0.1:2")
+        );
+        assert_eq!(services.load_config(key("SSM")), None);
+        for missing in [REGION, ACCESS_KEY_ID, SECRET_ACCESS_KEY] {
+            let mut without = lambda.clone();
+            without.remove(missing);
+            assert_eq!(
+                sdk_config_for_lambda(&without).map(drop).map_err(|e| e.variable),
+                Err(missing)
+            );
+        }
+        // No session token is fine (long-term keys, as in SAM's emulator).
+        let mut keys_only = lambda.clone();
+        keys_only.remove(SESSION_TOKEN);
+        assert!(sdk_config_for_lambda(&keys_only).is_ok());
     }
 
     #[test]
