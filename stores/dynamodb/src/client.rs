@@ -87,6 +87,20 @@ impl SdkTimeouts {
     }
 }
 
+impl SdkTimeouts {
+    fn retry_config(&self) -> RetryConfig {
+        RetryConfig::standard().with_max_attempts(self.max_attempts)
+    }
+
+    fn timeout_config(&self) -> TimeoutConfig {
+        TimeoutConfig::builder()
+            .connect_timeout(self.connect)
+            .operation_attempt_timeout(self.attempt)
+            .operation_timeout(self.operation)
+            .build()
+    }
+}
+
 fn millis(vars: &HashMap<String, String>, variable: &'static str, default: Duration) -> Result<Duration, ConfigError> {
     orderly_core::config::milliseconds(vars, variable, default, 1..=LONGEST_MS)
 }
@@ -136,14 +150,8 @@ pub fn sdk_config_for_lambda(vars: &HashMap<String, String>) -> Result<aws_confi
         .region(aws_config::Region::new(required(REGION)?))
         .credentials_provider(aws_sdk_dynamodb::config::SharedCredentialsProvider::new(credentials))
         .http_client(https_client())
-        .retry_config(RetryConfig::standard().with_max_attempts(timeouts.max_attempts))
-        .timeout_config(
-            TimeoutConfig::builder()
-                .connect_timeout(timeouts.connect)
-                .operation_attempt_timeout(timeouts.attempt)
-                .operation_timeout(timeouts.operation)
-                .build(),
-        )
+        .retry_config(timeouts.retry_config())
+        .timeout_config(timeouts.timeout_config())
         .service_config(ServiceEndpoints(vars.clone()));
     if let Some(endpoint) = vars.get(ENDPOINT_URL) {
         config = config.endpoint_url(endpoint);
@@ -169,14 +177,8 @@ pub async fn sdk_config(timeouts: SdkTimeouts) -> aws_config::SdkConfig {
     aws_config::defaults(BehaviorVersion::latest())
         // Also what the credential providers (container, web identity, IMDS) connect with.
         .http_client(https_client())
-        .retry_config(RetryConfig::standard().with_max_attempts(timeouts.max_attempts))
-        .timeout_config(
-            TimeoutConfig::builder()
-                .connect_timeout(timeouts.connect)
-                .operation_attempt_timeout(timeouts.attempt)
-                .operation_timeout(timeouts.operation)
-                .build(),
-        )
+        .retry_config(timeouts.retry_config())
+        .timeout_config(timeouts.timeout_config())
         .load()
         .await
 }

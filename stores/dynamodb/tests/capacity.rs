@@ -31,9 +31,8 @@ use aws_sdk_dynamodb::operation::update_item::UpdateItemInput;
 use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, ProjectionType};
 use aws_smithy_runtime_api::box_error::BoxError;
 use aws_smithy_types::config_bag::{Storable, StoreReplace};
-use bytes::Bytes;
-use http::{HeaderMap, HeaderValue, Method};
-use orderly_core::api::{self, ApiRequest};
+use http::Method;
+use orderly_core::api;
 use orderly_core::auth::{Authenticator, Hs256Key};
 use orderly_core::config::{Secret, Secrets};
 use orderly_core::domain::{OrderEvent, OrderEventType, OrderId, Timestamp, UserId};
@@ -664,13 +663,7 @@ impl Shop {
     }
 
     fn token(&self, sub: &str, admin: bool) -> String {
-        let mut claims = serde_json::Map::new();
-        claims.insert("sub".into(), json!(sub));
-        claims.insert("exp".into(), json!(self.app.now().as_unix_seconds() + 3600));
-        if admin {
-            claims.insert("groups".into(), json!(["admin"]));
-        }
-        self.key.sign(&claims)
+        local::token(&self.key, self.app.now(), sub, admin)
     }
 
     /// One request through the real entry point; `route` names it for the counts.
@@ -683,32 +676,7 @@ impl Shop {
         body: Option<Value>,
         extra: &[(&str, &str)],
     ) -> (u16, Value) {
-        let mut headers = HeaderMap::new();
-        if let Some(token) = token {
-            headers.insert(
-                "authorization",
-                HeaderValue::from_str(&format!("Bearer {token}")).unwrap(),
-            );
-        }
-        if body.is_some() {
-            headers.insert("content-type", HeaderValue::from_static("application/json"));
-        }
-        for (name, value) in extra {
-            headers.insert(
-                http::HeaderName::from_bytes(name.as_bytes()).unwrap(),
-                HeaderValue::from_str(value).unwrap(),
-            );
-        }
-        let (path, query) = path.split_once('?').unwrap_or((path, ""));
-        let request = ApiRequest {
-            id: ulid::Ulid::new().to_string(),
-            method,
-            path: path.to_string(),
-            query: query.to_string(),
-            headers,
-            body: body.map(|b| Bytes::from(b.to_string())).unwrap_or_default(),
-            verified_claims: None,
-        };
+        let request = local::api_request(method, path, token, body, extra);
         let response = api::handle(&self.app, request).await;
         *self.counts.api_requests.entry(route.to_string()).or_default() += 1;
         (
@@ -739,21 +707,7 @@ impl Shop {
                 let body = json!({"sku": format!("SKU-{at}"), "name": format!("Product {at}"),
                     "description": "A product of the capacity model's catalog, described in a sentence or two.",
                     "price_cents": 500 + (at % 50) * 100, "stock": 1_000_000});
-                let request = ApiRequest {
-                    id: ulid::Ulid::new().to_string(),
-                    method: Method::POST,
-                    path: "/v1/products".into(),
-                    query: String::new(),
-                    headers: HeaderMap::from_iter([
-                        (
-                            http::header::AUTHORIZATION,
-                            HeaderValue::from_str(&format!("Bearer {admin}")).unwrap(),
-                        ),
-                        (http::header::CONTENT_TYPE, HeaderValue::from_static("application/json")),
-                    ]),
-                    body: Bytes::from(body.to_string()),
-                    verified_claims: None,
-                };
+                let request = local::api_request(Method::POST, "/v1/products", Some(&admin), Some(body), &[]);
                 api::handle(&self.app, request)
             });
             let created = futures_util::future::join_all(creations).await;

@@ -12,9 +12,8 @@ mod local;
 use aws_sdk_dynamodb::config::interceptors::BeforeTransmitInterceptorContextRef;
 use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
 use aws_smithy_runtime_api::box_error::BoxError;
-use bytes::Bytes;
-use http::{HeaderMap, HeaderValue, Method};
-use orderly_core::api::{self, ApiRequest};
+use http::Method;
+use orderly_core::api;
 use orderly_core::auth::{Authenticator, Hs256Key};
 use orderly_core::config::{Secret, Secrets};
 use orderly_core::domain::{OrderEvent, OrderEventType, OrderId, Timestamp, UserId};
@@ -65,15 +64,7 @@ struct Harness {
 
 impl Harness {
     fn token(&self, sub: &str, admin: bool) -> String {
-        let mut claims = serde_json::Map::new();
-        claims.insert("sub".into(), json!(sub));
-        // An hour from the app's clock: within the verifier's longest lifetime, and still valid
-        // after the clock is advanced past an order's deadline.
-        claims.insert("exp".into(), json!(self.app.now().as_unix_seconds() + 3600));
-        if admin {
-            claims.insert("groups".into(), json!(["admin"]));
-        }
-        self.key.sign(&claims)
+        local::token(&self.key, self.app.now(), sub, admin)
     }
 
     /// Sends one request and records the DynamoDB calls it made under `label`.
@@ -86,32 +77,7 @@ impl Harness {
         body: Option<Value>,
         extra: &[(&str, &str)],
     ) -> (u16, Value) {
-        let mut headers = HeaderMap::new();
-        if let Some(token) = token {
-            headers.insert(
-                "authorization",
-                HeaderValue::from_str(&format!("Bearer {token}")).expect("header"),
-            );
-        }
-        if body.is_some() {
-            headers.insert("content-type", HeaderValue::from_static("application/json"));
-        }
-        for (name, value) in extra {
-            headers.insert(
-                http::HeaderName::from_bytes(name.as_bytes()).expect("name"),
-                HeaderValue::from_str(value).expect("header"),
-            );
-        }
-        let (path, query) = path.split_once('?').unwrap_or((path, ""));
-        let request = ApiRequest {
-            id: ulid::Ulid::new().to_string(),
-            method,
-            path: path.to_string(),
-            query: query.to_string(),
-            headers,
-            body: body.map(|b| Bytes::from(b.to_string())).unwrap_or_default(),
-            verified_claims: None,
-        };
+        let request = local::api_request(method, path, token, body, extra);
         self.calls.take();
         let response = api::handle(&self.app, request).await;
         self.rows.push((label.to_string(), self.calls.take()));
