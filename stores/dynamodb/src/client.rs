@@ -152,14 +152,19 @@ pub fn sdk_config_for_lambda(vars: &HashMap<String, String>) -> Result<aws_confi
         .http_client(https_client())
         .retry_config(timeouts.retry_config())
         .timeout_config(timeouts.timeout_config())
-        .service_config(ServiceEndpoints(vars.clone()));
+        .service_config(ServiceEndpoints(
+            vars.iter()
+                .filter(|(name, _)| name.starts_with("AWS_ENDPOINT_URL_"))
+                .map(|(name, value)| (name.clone(), value.clone()))
+                .collect(),
+        ));
     if let Some(endpoint) = vars.get(ENDPOINT_URL) {
         config = config.endpoint_url(endpoint);
     }
     Ok(config.build())
 }
 
-/// A service's own endpoint variable (`AWS_ENDPOINT_URL_DYNAMODB`, `_SSM`, `_SQS`), as the SDK
+/// The services' own endpoint variables (`AWS_ENDPOINT_URL_DYNAMODB`, `_SSM`, `_SQS`), as the SDK
 /// asks for it when a client is built: the variable the SDK names, then `_` and the service's id
 /// in capitals, spaces as `_` (the SDK's documented naming).
 #[derive(Debug)]

@@ -150,7 +150,8 @@ struct Ledger(Arc<Mutex<Vec<Call>>>);
 
 impl Ledger {
     fn take(&self) -> Vec<Call> {
-        std::mem::take(&mut *self.0.lock().unwrap())
+        // A poisoned lock still holds every call recorded before the panic that poisoned it.
+        std::mem::take(&mut *self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner))
     }
 }
 
@@ -376,6 +377,8 @@ fn one_entity_s(key: &str) -> bool {
 struct Model {
     indexes: Vec<IndexShape>,
     order_shards: OrderShards,
+    /// `shard_imbalance(order_shards)`, hashed once.
+    shard_imbalance: f64,
     by_key: BTreeMap<String, Units>,
     total: Units,
 }
@@ -385,6 +388,7 @@ impl Model {
         Model {
             indexes,
             order_shards,
+            shard_imbalance: shard_imbalance(order_shards),
             by_key: BTreeMap::new(),
             total: Units::default(),
         }
@@ -456,7 +460,7 @@ impl Model {
     /// (a bound: an order's writes spread over minutes).
     fn load(&self, orders: usize, orders_per_second: f64) -> Vec<(String, Units)> {
         let scale = orders_per_second / orders as f64;
-        let imbalance = shard_imbalance(self.order_shards);
+        let imbalance = self.shard_imbalance;
         let mut keys: BTreeMap<String, Units> = BTreeMap::new();
         for (key, units) in &self.by_key {
             let (label, share) = match shard_of(key) {
