@@ -188,6 +188,39 @@ async fn notify_answers_its_event_and_a_redelivery_tells_no_one_twice() {
     }
 }
 
+/// SQS may deliver one event twice in the same batch (two messages, as the relay's retry of a
+/// partly failed send makes), and `notify_batch` handles a batch's messages at once: the copies
+/// race to insert one notification, one wins, and neither is reported failed.
+#[tokio::test]
+async fn the_same_event_twice_in_one_batch_tells_its_user_once_and_fails_neither() {
+    let h = Harness::new().await;
+    let sample = event("notify");
+    let events = bodies_of(&sample);
+    let mut batch = sample.clone();
+    let records = batch["Records"].as_array_mut().unwrap();
+    let copies: Vec<Value> = (0..4)
+        .map(|i| {
+            let mut copy = records[0].clone();
+            copy["messageId"] = json!(format!("copy-{i}"));
+            copy
+        })
+        .collect();
+    records.extend(copies);
+
+    let response = notify::notify_batch(&h.app, &sqs_batch(&batch))
+        .await
+        .expect("a batch answer");
+
+    assert!(response.batch_item_failures.is_empty(), "{response:?}");
+    let first = &events[0];
+    let got = told(&h, &first.user_id).await;
+    assert_eq!(
+        got.iter().filter(|id| **id == first.id).count(),
+        1,
+        "one notification for five copies of the event: {got:?}"
+    );
+}
+
 #[tokio::test]
 async fn one_poison_message_fails_alone_and_the_rest_of_its_batch_is_done_once() {
     let h = Harness::new().await;

@@ -5,7 +5,10 @@
 //!
 //! The input: one byte choosing the route, one choosing the caller (admin, buyer, nobody, or the
 //! input's own Authorization header), then the path parameter, the query, header lines
-//! (`name: value`) and the body, separated by 0xFF bytes.
+//! (`name: value`) and the body, separated by 0xFF bytes. Each input's store starts with one
+//! product, created by the admin; a path parameter of `@` names it, so that what is checked
+//! against an existing product (its version against `If-Match`, 412; stock; orders of it) is
+//! reached too, not only the 404 of an empty store.
 #![no_main]
 // A test harness: its set-up failing is the run failing, with the message.
 #![allow(clippy::expect_used)]
@@ -64,15 +67,39 @@ fn harness() -> &'static Harness {
     })
 }
 
-fn fresh_app(h: &Harness) -> App {
+/// The path parameter that names the product every input's store starts with.
+const EXISTING_PRODUCT: &str = "@";
+
+/// A fresh app and store, holding one product (version 1); the product's id.
+fn fresh_app(h: &Harness) -> (App, String) {
     let clock = Arc::new(FixedClock::at(Timestamp::from_millis(NOW_MILLIS)));
-    App::new(
+    let app = App::new(
         Arc::new(orderly_store_memory::MemoryStore::new()),
         clock.clone(),
         Arc::new(UlidGenerator::new(clock)),
         h.settings.clone(),
         Authenticator::Hs256(h.key.clone()),
-    )
+    );
+    let mut headers = HeaderMap::new();
+    headers.insert(
+        http::header::AUTHORIZATION,
+        HeaderValue::from_str(&format!("Bearer {}", h.admin)).expect("a token is a header value"),
+    );
+    headers.insert(http::header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    let create = ApiRequest {
+        id: "fuzz-set-up".into(),
+        method: http::Method::POST,
+        path: "/v1/products".into(),
+        query: String::new(),
+        headers,
+        body: Bytes::from_static(br#"{"sku":"FUZZ-1","name":"Fuzz","price_cents":1299,"stock":40}"#),
+        verified_claims: None,
+    };
+    let created = h.runtime.block_on(api::handle(&app, create));
+    assert_eq!(created.status(), 201, "the set-up's product");
+    let product: serde_json::Value = serde_json::from_slice(created.body()).expect("a product");
+    let id = product["id"].as_str().expect("the product's id").to_string();
+    (app, id)
 }
 
 fuzz_target!(|data: &[u8]| {
@@ -86,6 +113,12 @@ fuzz_target!(|data: &[u8]| {
     let (parameter, query, header_lines) = (text(parts.next()), text(parts.next()), text(parts.next()));
     let body = Bytes::copy_from_slice(parts.next().unwrap_or_default());
 
+    let (app, existing) = fresh_app(h);
+    let parameter = if parameter == EXISTING_PRODUCT {
+        existing
+    } else {
+        parameter
+    };
     let path = match route.path_parameter {
         Some(name) => route.path.replace(&format!("{{{name}}}"), &parameter),
         None => route.path.to_string(),
@@ -124,7 +157,7 @@ fuzz_target!(|data: &[u8]| {
         body,
         verified_claims: None,
     };
-    let response = h.runtime.block_on(api::handle(&fresh_app(h), request));
+    let response = h.runtime.block_on(api::handle(&app, request));
     let status = response.status().as_u16();
     assert!(
         status < 500,

@@ -140,4 +140,32 @@ mod tests {
         let message = event().to_message().replace(r#"{"id""#, r#"{"extra":{"a":1},"id""#);
         assert_eq!(OrderEvent::from_message(&message), Ok(event()));
     }
+
+    // `notify` parses every queue message with this, in a function built with `panic = "abort"`:
+    // a panic would end the sandbox and put the whole batch back on the queue. Whatever arrives,
+    // the answer is an event or a reason.
+    proptest::proptest! {
+        #[test]
+        fn any_body_is_an_event_or_a_reason_never_a_panic(body in "\\PC{0,200}") {
+            let _ = OrderEvent::from_message(&body);
+        }
+
+        #[test]
+        fn any_field_values_are_an_event_that_round_trips_or_a_reason(
+            // Each field valid half the time, so that both answers are reached.
+            id in proptest::prop_oneof![proptest::strategy::Just("01JDB3Z6V4M0Q7YQ6V6X4W1T2S".to_string()), "\\PC{0,40}"],
+            kind in proptest::prop_oneof![proptest::strategy::Just("order_placed".to_string()), "\\PC{0,20}"],
+            order_id in proptest::prop_oneof![proptest::strategy::Just("01JDB3Z6V4M0Q7YQ6V6X4W1T2A".to_string()), "\\PC{0,40}"],
+            user_id in "\\PC{0,80}",
+            occurred_at in proptest::prop_oneof![proptest::strategy::Just("2026-11-18T11:06:40.123Z".to_string()), "\\PC{0,40}"],
+        ) {
+            let body = serde_json::json!({
+                "id": id, "type": kind, "order_id": order_id, "user_id": user_id, "occurred_at": occurred_at,
+            })
+            .to_string();
+            if let Ok(event) = OrderEvent::from_message(&body) {
+                proptest::prop_assert_eq!(OrderEvent::from_message(&event.to_message()), Ok(event));
+            }
+        }
+    }
 }

@@ -126,7 +126,8 @@ pub const ENDPOINT_URL: &str = "AWS_ENDPOINT_URL";
 /// The SDK's configuration for a deployed function, from the environment Lambda gives every
 /// function: its region, its execution role's credentials, and the endpoints SAM's emulator
 /// points at local servers (`AWS_ENDPOINT_URL`, `AWS_ENDPOINT_URL_<SERVICE>`); with
-/// [`SdkTimeouts::LAMBDA`]. Not aws-config's default chain: a Lambda always has its credentials in
+/// [`SdkTimeouts::LAMBDA`], or the `ORDERLY_DYNAMODB_*` variables where the template sets them.
+/// Not aws-config's default chain: a Lambda always has its credentials in
 /// its environment, and the chain's other sources (profile files, web identity through STS,
 /// containers, IMDS) were code every function carried and never ran, about 0.3 MB of each binary
 /// (docs/BENCHMARKS.md, binary sizes). A missing region or key fails the cold start, by name.
@@ -144,7 +145,7 @@ pub fn sdk_config_for_lambda(vars: &HashMap<String, String>) -> Result<aws_confi
         None,
         "LambdaEnvironment",
     );
-    let timeouts = SdkTimeouts::LAMBDA;
+    let timeouts = SdkTimeouts::from_vars(vars, SdkTimeouts::LAMBDA)?;
     let mut config = aws_config::SdkConfig::builder()
         .behavior_version(BehaviorVersion::latest())
         .region(aws_config::Region::new(required(REGION)?))
@@ -152,6 +153,9 @@ pub fn sdk_config_for_lambda(vars: &HashMap<String, String>) -> Result<aws_confi
         .http_client(https_client())
         .retry_config(timeouts.retry_config())
         .timeout_config(timeouts.timeout_config())
+        // Stalled-stream protection watches every response body's throughput, at a cost in every
+        // call; the attempt timeout above already ends any call that stalls, well before it would.
+        .stalled_stream_protection(aws_types::sdk_config::StalledStreamProtectionConfig::disabled())
         .service_config(ServiceEndpoints(
             vars.iter()
                 .filter(|(name, _)| name.starts_with("AWS_ENDPOINT_URL_"))
@@ -242,6 +246,33 @@ mod tests {
         let mut keys_only = lambda.clone();
         keys_only.remove(SESSION_TOKEN);
         assert!(sdk_config_for_lambda(&keys_only).is_ok());
+    }
+
+    #[test]
+    fn a_function_s_time_limits_are_lambda_s_unless_its_variables_say_otherwise() {
+        let lambda = vars(&[
+            (REGION, "eu-west-1"),
+            (ACCESS_KEY_ID, "AKID"),
+            (SECRET_ACCESS_KEY, "secret"),
+        ]);
+        let attempt = |sdk: &aws_config::SdkConfig| sdk.timeout_config().and_then(|t| t.operation_attempt_timeout());
+        let attempts = |sdk: &aws_config::SdkConfig| sdk.retry_config().map(|r| r.max_attempts());
+        let sdk = sdk_config_for_lambda(&lambda).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(attempt(&sdk), Some(SdkTimeouts::LAMBDA.attempt));
+        assert_eq!(attempts(&sdk), Some(SdkTimeouts::LAMBDA.max_attempts));
+
+        let mut tuned = lambda.clone();
+        tuned.extend(vars(&[(ATTEMPT_TIMEOUT_MS, "2000"), (MAX_ATTEMPTS, "5")]));
+        let sdk = sdk_config_for_lambda(&tuned).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(attempt(&sdk), Some(Duration::from_secs(2)));
+        assert_eq!(attempts(&sdk), Some(5));
+
+        let mut bad = lambda;
+        bad.insert(MAX_ATTEMPTS.to_string(), "eleven".to_string());
+        assert_eq!(
+            sdk_config_for_lambda(&bad).map(drop).map_err(|e| e.variable),
+            Err(MAX_ATTEMPTS)
+        );
     }
 
     #[test]
