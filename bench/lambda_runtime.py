@@ -146,7 +146,6 @@ def environment(port, xray=None):
         "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "256",
         "AWS_LAMBDA_LOG_GROUP_NAME": "/aws/lambda/bench",
         "AWS_LAMBDA_LOG_STREAM_NAME": "bench",
-        "AWS_LAMBDA_HTTP_IGNORE_STAGE_IN_PATH": "true",
         "AWS_EC2_METADATA_DISABLED": "true",
         "RUST_LOG": "warn",
     })

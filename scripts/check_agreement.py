@@ -1606,7 +1606,6 @@ def check_runtime_and_logs(s: Sources) -> list[str]:
         config.get("MAX_UNPAID_ORDERS_PER_USER", "MAX_UNPAID_ORDERS_PER_USER"): {"Ref": "MaxUnpaidOrdersPerUser"},
         config.get("MAX_RESERVED_UNITS_PER_USER", "MAX_RESERVED_UNITS_PER_USER"): {"Ref": "MaxReservedUnitsPerUser"},
         config.get("CURRENCY", "CURRENCY"): {"Ref": "Currency"},
-        "AWS_LAMBDA_HTTP_IGNORE_STAGE_IN_PATH": "true",
         rust_str_consts(ROOT / "functions/src/config.rs").get("SSL_CERT_FILE", "SSL_CERT_FILE"): (
             "/etc/pki/tls/certs/ca-bundle.crt"
         ),

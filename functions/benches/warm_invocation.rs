@@ -1,5 +1,5 @@
 //! Warm per-invocation CPU cost of a function, excluding the database: parse the API Gateway
-//! event (`events/`), turn it into the core's request, run the operation, render the response.
+//! event (`events/`) into the core's request, run the operation, write the answer's JSON.
 //! The store is an in-memory stub that answers at once, so the figure is the function's own work.
 //!
 //! The same for `notify`: its sample SQS batch parsed and every message turned into a notification.
@@ -17,7 +17,6 @@
 
 use async_trait::async_trait;
 use criterion::{criterion_group, criterion_main, Criterion};
-use lambda_http::RequestExt;
 use orderly_core::api::{routes, Route};
 use orderly_core::auth::Authenticator;
 use orderly_core::config::{Secret, Secrets};
@@ -31,7 +30,7 @@ use orderly_core::ports::{
 };
 use orderly_core::{App, Settings};
 use orderly_functions::xray::XrayDaemon;
-use orderly_functions::Function;
+use orderly_functions::{Context, Function, GatewayRequest, GatewayResponse};
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -235,19 +234,21 @@ fn warm_invocation(c: &mut Criterion) {
             raw.clone()
         };
         let function = function(route, vec![product_in(&naming_a_product)]);
-        let check = runtime.block_on(function.handle(lambda_http::request::from_str(&raw).expect("event")));
-        assert_eq!(
-            check.map(|r| r.status().as_u16()).ok(),
-            Some(status),
-            "{name} must succeed in the benchmark"
-        );
+        let check: serde_json::Value =
+            serde_json::from_slice(&invoke(&runtime, &function, &raw, &Context::default())).expect("JSON");
+        assert_eq!(check["statusCode"], status, "{name} must succeed in the benchmark");
         c.bench_function(name, |b| {
-            b.iter(|| {
-                let request = lambda_http::request::from_str(&raw).expect("event");
-                runtime.block_on(function.handle(request))
-            })
+            b.iter(|| invoke(&runtime, &function, &raw, &Context::default()))
         });
     }
+}
+
+/// One invocation as the runtime makes it: the event's JSON read, the function run, its answer
+/// written as the JSON API Gateway is given.
+fn invoke(runtime: &tokio::runtime::Runtime, function: &Function, raw: &str, context: &Context) -> Vec<u8> {
+    let request: GatewayRequest = serde_json::from_str(raw).expect("event");
+    let response = runtime.block_on(function.handle(request, context));
+    serde_json::to_vec(&GatewayResponse(response)).expect("an answer")
 }
 
 fn warm_notify(c: &mut Criterion) {
@@ -291,7 +292,7 @@ fn warm_invocation_traced(c: &mut Criterion) {
     c.bench_function("X-Ray datagram alone", |b| {
         b.iter(|| socket.send_to(&datagram, daemon_address))
     });
-    let mut context = lambda_http::Context::default();
+    let mut context = Context::default();
     context.xray_trace_id = Some("Root=1-6948c0de-5b1c0a3e8d2f4a6b7c9e0d1f;Parent=53995c3f42cd8ad8;Sampled=1".into());
     for (name, route) in [
         ("get-product", &routes::GET_PRODUCT),
@@ -300,12 +301,7 @@ fn warm_invocation_traced(c: &mut Criterion) {
         let raw = event(name);
         let function = function(route, vec![product_in(&raw)]).traced(Arc::clone(&sender));
         c.bench_function(&format!("{name} (traced, sampled)"), |b| {
-            b.iter(|| {
-                let request = lambda_http::request::from_str(&raw)
-                    .expect("event")
-                    .with_lambda_context(context.clone());
-                runtime.block_on(function.handle(request))
-            })
+            b.iter(|| invoke(&runtime, &function, &raw, &context))
         });
     }
 }
@@ -331,8 +327,7 @@ fn warm_invocation_with_emf(c: &mut Criterion) {
         let function = function(route, vec![product_in(&raw)]);
         c.bench_function(&format!("{name} (metrics recorded, EMF flushed)"), |b| {
             b.iter(|| {
-                let request = lambda_http::request::from_str(&raw).expect("event");
-                let response = runtime.block_on(function.handle(request));
+                let response = invoke(&runtime, &function, &raw, &Context::default());
                 collector.flush(std::io::sink()).expect("flushed");
                 response
             })

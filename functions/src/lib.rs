@@ -13,15 +13,23 @@ pub mod sqs;
 pub mod xray;
 
 pub use config::{read_secrets, ConfigError, FunctionConfig, CURSOR_KEY_PARAMETER, PAYMENT_WEBHOOK_SECRET_PARAMETER};
+pub use event::{GatewayRequest, GatewayResponse};
+pub use lambda_runtime::{Context, Error};
 
-use lambda_http::{service_fn, Body, Request, RequestExt, Response};
-use orderly_core::api::{self, Route};
+use lambda_runtime::{service_fn, LambdaEvent};
+use orderly_core::api::{self, ApiResponse, Route};
 use orderly_core::App;
 use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tracing::Instrument;
 use xray::XrayDaemon;
+
+/// Every function allocates through mimalloc: a warm invocation makes about a thousand small
+/// allocations (the SDK's request, signing and response, the event, the answer), and glibc's
+/// malloc and free spent about a sixth of its instructions on them (docs/BENCHMARKS.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 /// Time kept back before Lambda's deadline to answer 503 ourselves: past the deadline Lambda
 /// kills the invocation and API Gateway answers an opaque 500.
@@ -52,43 +60,37 @@ impl Function {
         }
     }
 
-    /// Answers one API Gateway request. Infallible by construction: every failure is a response.
-    pub async fn handle(&self, request: Request) -> Result<Response<Body>, Infallible> {
-        let context = request.lambda_context_ref();
-        let span = logging::invocation_span(context);
-        let trace_header = context.and_then(|c| c.xray_trace_id.clone());
-        let answer = self.answer(request).instrument(span);
+    /// Answers one API Gateway request. Every failure is a response.
+    pub async fn handle(&self, request: GatewayRequest, context: &Context) -> ApiResponse {
+        let span = logging::invocation_span(Some(context));
+        let answer = self.answer(request, context).instrument(span);
         xray::trace_invocation(
             self.xray.as_ref(),
-            trace_header.as_deref(),
+            context.xray_trace_id.as_deref(),
             self.route.function,
             answer,
-            |answer| match answer {
-                Ok(response) => xray::Outcome {
-                    status: Some(response.status().as_u16()),
-                    request_id: response
-                        .headers()
-                        .get("x-request-id")
-                        .and_then(|id| id.to_str().ok())
-                        .map(str::to_string),
-                    failed: false,
-                },
-                Err(never) => match *never {},
+            |response| xray::Outcome {
+                status: Some(response.status().as_u16()),
+                request_id: response
+                    .headers()
+                    .get("x-request-id")
+                    .and_then(|id| id.to_str().ok())
+                    .map(str::to_string),
+                failed: false,
             },
         )
         .await
     }
 
-    async fn answer(&self, request: Request) -> Result<Response<Body>, Infallible> {
+    async fn answer(&self, request: GatewayRequest, context: &Context) -> ApiResponse {
         let started = Instant::now();
-        let now = SystemTime::now().duration_since(UNIX_EPOCH).ok();
-        let budget = request
-            .lambda_context_ref()
-            .zip(now)
-            .and_then(|(context, now)| time_left(context.deadline, now));
-        let (request, path_parameter) = event::api_request(request, self.route);
+        let budget = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .ok()
+            .and_then(|now| time_left(context.deadline, now));
+        let (request, path_parameter) = request.into_routed(self.route);
         let path_parameter = path_parameter.as_deref();
-        let response = match budget {
+        match budget {
             // No time left: nothing is started (tokio's timeout would still poll the work once,
             // and a write could begin that the caller is told did not happen).
             Some(budget) if budget.is_zero() => self.out_of_time(&request, started),
@@ -100,8 +102,7 @@ impl Function {
                 }
             }
             None => api::handle_routed(&self.app, self.route, path_parameter, &request).await,
-        };
-        Ok(event::lambda_response(response))
+        }
     }
 
     /// The 503 of a request that cannot finish in time, counted like every other answer.
@@ -131,7 +132,7 @@ fn time_left(deadline_ms: u64, now: Duration) -> Option<Duration> {
 /// A function's `main`: logging, metrics, configuration and client set-up, then the runtime loop. Naming
 /// its one route here, the binary links that route's operation and no other. For a route that
 /// uses no secret; [`run_with_secrets`] for one that does.
-pub async fn run(route: &'static Route) -> Result<(), lambda_http::Error> {
+pub async fn run(route: &'static Route) -> Result<(), Error> {
     let collector = start(route)?;
     let config = FunctionConfig::from_environment(route.secrets()).await;
     serve(route, collector, config).await
@@ -139,14 +140,14 @@ pub async fn run(route: &'static Route) -> Result<(), lambda_http::Error> {
 
 /// [`run`] for a route that uses a secret, read from SSM at the cold start: the only functions
 /// that link the SSM client.
-pub async fn run_with_secrets(route: &'static Route) -> Result<(), lambda_http::Error> {
+pub async fn run_with_secrets(route: &'static Route) -> Result<(), Error> {
     let collector = start(route)?;
     let config = FunctionConfig::from_environment_with_secrets(route.secrets()).await;
     serve(route, collector, config).await
 }
 
 /// Logging and metrics, first, so that a bad configuration is reported in the function's logs.
-fn start(route: &'static Route) -> Result<&'static metrics_cloudwatch_embedded::Collector, lambda_http::Error> {
+fn start(route: &'static Route) -> Result<&'static metrics_cloudwatch_embedded::Collector, Error> {
     logging::init(route.function);
     metrics::install(route.function)
 }
@@ -155,7 +156,7 @@ async fn serve(
     route: &'static Route,
     collector: &'static metrics_cloudwatch_embedded::Collector,
     config: Result<(FunctionConfig, orderly_store_dynamodb::client::SdkConfig), ConfigError>,
-) -> Result<(), lambda_http::Error> {
+) -> Result<(), Error> {
     let (config, sdk) = match config {
         Ok(config) => config,
         Err(error) => {
@@ -171,31 +172,58 @@ async fn serve(
         Some(daemon) => function.traced(daemon),
         None => function,
     };
-    // The runtime loop, flushing the invocation's metrics after each (as EMF on stdout).
-    metrics_cloudwatch_embedded::lambda::service::run_http(
+    run_runtime(
         collector,
-        service_fn(move |request| {
+        service_fn(move |event: LambdaEvent<GatewayRequest>| {
             let function = function.clone();
-            async move { function.handle(request).await }
+            async move {
+                let response = function.handle(event.payload, &event.context).await;
+                Ok::<_, Infallible>(GatewayResponse(response))
+            }
         }),
     )
     .await
 }
 
+/// The runtime loop, flushing the invocation's metrics after each (as EMF on stdout). Without
+/// lambda_runtime's tracing layer: its span per invocation would repeat what
+/// [`logging::invocation_span`] already says.
+async fn run_runtime<S, E, R>(
+    collector: &'static metrics_cloudwatch_embedded::Collector,
+    handler: S,
+) -> Result<(), Error>
+where
+    S: lambda_runtime::Service<LambdaEvent<E>, Response = R, Error = Infallible>,
+    S::Future: 'static,
+    E: serde::de::DeserializeOwned,
+    R: serde::Serialize + 'static,
+{
+    lambda_runtime::Runtime::new(handler)
+        .layer(metrics::FlushAfterEach::new(collector))
+        .run()
+        .await
+}
+
 /// The function behind the API's `$default` route: what API Gateway matched to no route of the
 /// contract gets the contract's problem+json (404, or 405 with `Allow`) instead of the gateway's
 /// own `{"message":"Not Found"}`. It needs no configuration and touches no table.
-pub async fn run_unrouted() -> Result<(), lambda_http::Error> {
+pub async fn run_unrouted() -> Result<(), Error> {
     logging::init(api::routes::UNROUTED_FUNCTION);
     let collector = metrics::install(api::routes::UNROUTED_FUNCTION)?;
-    metrics_cloudwatch_embedded::lambda::service::run_http(collector, service_fn(answer_unrouted)).await
+    run_runtime(
+        collector,
+        service_fn(|event: LambdaEvent<GatewayRequest>| async move {
+            Ok::<_, Infallible>(GatewayResponse(answer_unrouted(event.payload, &event.context)))
+        }),
+    )
+    .await
 }
 
-/// Answers one request API Gateway routed nowhere. Infallible, like [`Function::handle`].
-pub async fn answer_unrouted(request: Request) -> Result<Response<Body>, Infallible> {
-    let _invocation = logging::invocation_span(request.lambda_context_ref()).entered();
-    let request = event::unrouted_request(request);
-    Ok(event::lambda_response(api::answer_unrouted(&request)))
+/// Answers one request API Gateway routed nowhere. Like [`Function::handle`], every failure is a
+/// response.
+pub fn answer_unrouted(request: GatewayRequest, context: &Context) -> ApiResponse {
+    let _invocation = logging::invocation_span(Some(context)).entered();
+    api::answer_unrouted(&request.into_unrouted())
 }
 
 #[cfg(test)]

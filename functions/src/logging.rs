@@ -3,7 +3,7 @@
 //! the invocation's `aws_request_id` and `trace_id` (X-Ray's, when the function is traced), our
 //! `request_id` (X-Request-Id), and each line's own fields (`operation`, `status`, `latency_ms`, ...).
 
-use lambda_http::Context;
+use lambda_runtime::Context;
 use tracing::level_filters::LevelFilter;
 use tracing::Span;
 use tracing_subscriber::filter::filter_fn;

@@ -98,8 +98,8 @@ async fn an_invocation_flushes_valid_emf_with_the_request_and_business_metrics()
 }
 
 async fn invoke(function: &Function, raw: &str) -> u16 {
-    let request = lambda_http::request::from_str(raw).expect("an API Gateway event");
-    let response = function.handle(request).await.expect("infallible");
+    let request = serde_json::from_str(raw).expect("an API Gateway event");
+    let response = function.handle(request, &orderly_functions::Context::default()).await;
     response.status().as_u16()
 }
 

@@ -150,7 +150,6 @@ fn lambda_environment(api: &RuntimeApi, name: &str, table: &str) -> HashMap<&'st
         ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "256".into()),
         ("AWS_LAMBDA_LOG_GROUP_NAME", format!("/aws/lambda/{name}")),
         ("AWS_LAMBDA_LOG_STREAM_NAME", "test".into()),
-        ("AWS_LAMBDA_HTTP_IGNORE_STAGE_IN_PATH", "true".into()),
         // The harness's credentials: DynamoDB Local keeps one database per access key and region.
         ("AWS_ACCESS_KEY_ID", "local".into()),
         ("AWS_SECRET_ACCESS_KEY", "local".into()),

@@ -222,11 +222,10 @@ async fn a_client_error_is_an_error_and_a_lost_store_a_fault_with_its_retries() 
         .unwrap()
         .app_with(client);
     let function = Function::new(&GET_PRODUCT, app).traced(sender);
-    let mut request = lambda_http::request::from_str(&serde_json::to_string(&missing).unwrap()).unwrap();
-    let mut context = lambda_http::Context::default();
+    let request = serde_json::from_value(missing.clone()).unwrap();
+    let mut context = orderly_functions::Context::default();
     context.xray_trace_id = Some(sampled());
-    request = lambda_http::RequestExt::with_lambda_context(request, context);
-    let response = function.handle(request).await.unwrap();
+    let response = function.handle(request, &context).await;
     assert_eq!(response.status(), 503);
 
     let documents = daemon.received();

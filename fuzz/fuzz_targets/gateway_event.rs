@@ -1,15 +1,17 @@
 //! API Gateway's side: HTTP API (payload 2.0) events as API Gateway builds them, with everything a
 //! client controls taken from the input (the path parameter, the query string, header values, the
-//! body, base64 or not) and the JWT authorizer's claims too, read by lambda_http and mapped to the
-//! core's request as the deployed functions do, then answered on the in-memory store. The answer
-//! is never a 5xx and every error is problem+json.
+//! body, base64 or not) and the JWT authorizer's claims too, read and mapped to the core's request
+//! as the deployed functions do (`GatewayRequest`), answered on the in-memory store, and the answer
+//! written as API Gateway is given it (`GatewayResponse`). The answer is never a 5xx, every error
+//! is problem+json, and the written answer reads back as the response.
 //!
-//! The input: one byte choosing the function, one of flags (base64 body, admin), then the path
-//! parameter, the query string, header lines (`name: value`), the body and the caller's `sub`,
-//! separated by 0xFF bytes. API Gateway percent-encodes the path and passes only header values a
-//! client could send (visible ASCII), and sets `Host` and `X-Forwarded-*` itself, so the event is
-//! built that way: lambda_http panics on an event whose path is no URI or whose Host is no domain,
-//! neither of which API Gateway sends (both found by this target, and left to lambda_http).
+//! The input: one byte choosing the function, one of flags (base64 body, admin, raw event), then
+//! the path parameter, the query string, header lines (`name: value`), the body and the caller's
+//! `sub`, separated by 0xFF bytes. API Gateway percent-encodes the path and passes only header
+//! values a client could send (visible ASCII), so the event is built that way. With the raw-event
+//! flag, the rest of the input is the event's text itself: whatever it is, reading it is an error
+//! or a request, never a panic. (lambda_http, which read the events before, panicked on an event
+//! whose path is no URI or whose Host is no domain, and on a base64 body that is not base64.)
 #![no_main]
 // A test harness: its set-up failing is the run failing, with the message.
 #![allow(clippy::expect_used)]
@@ -17,13 +19,13 @@
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use libfuzzer_sys::fuzz_target;
-use orderly_core::api::ROUTES;
+use orderly_core::api::{Route, ROUTES};
 use orderly_core::auth::Authenticator;
 use orderly_core::config::{Secret, Secrets};
 use orderly_core::domain::Timestamp;
 use orderly_core::ports::{FixedClock, UlidGenerator};
 use orderly_core::{App, Settings};
-use orderly_functions::Function;
+use orderly_functions::{Context, Function, GatewayRequest, GatewayResponse};
 use serde_json::{json, Map, Value};
 use std::collections::HashMap;
 use std::sync::{Arc, OnceLock};
@@ -32,8 +34,6 @@ use std::sync::{Arc, OnceLock};
 fn harness() -> &'static (tokio::runtime::Runtime, Settings) {
     static HARNESS: OnceLock<(tokio::runtime::Runtime, Settings)> = OnceLock::new();
     HARNESS.get_or_init(|| {
-        // As the template sets it for every function.
-        std::env::set_var("AWS_LAMBDA_HTTP_IGNORE_STAGE_IN_PATH", "true");
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
@@ -63,6 +63,12 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     let route = &ROUTES[usize::from(*route) % ROUTES.len()];
+    if flags & 4 != 0 {
+        if let Ok(request) = serde_json::from_slice::<GatewayRequest>(rest) {
+            answer_checked(runtime, settings, route, request);
+        }
+        return;
+    }
     let mut parts = rest.split(|b| *b == 0xFF);
     let mut text = || String::from_utf8_lossy(parts.next().unwrap_or_default()).into_owned();
     let (parameter, query, header_lines, body, sub) = (text(), text(), text(), text(), text());
@@ -124,9 +130,19 @@ fuzz_target!(|data: &[u8]| {
         "body": if base64_body { STANDARD.encode(body.as_bytes()) } else { body },
         "isBase64Encoded": base64_body
     });
-    let Ok(request) = lambda_http::request::from_str(&event.to_string()) else {
-        return;
+    let Ok(request) = serde_json::from_value::<GatewayRequest>(event) else {
+        panic!("an event as API Gateway builds it must read");
     };
+    answer_checked(runtime, settings, route, request);
+});
+
+/// Runs `request` through `route`'s function and checks the answer, as written for API Gateway.
+fn answer_checked(
+    runtime: &tokio::runtime::Runtime,
+    settings: &Settings,
+    route: &'static Route,
+    request: GatewayRequest,
+) {
     let clock = Arc::new(FixedClock::at(Timestamp::from_millis(1_795_000_000_000)));
     let app = App::new(
         Arc::new(orderly_store_memory::MemoryStore::new()),
@@ -136,7 +152,7 @@ fuzz_target!(|data: &[u8]| {
         Authenticator::GatewayClaims,
     );
     let function = Function::new(route, app);
-    let Ok(response) = runtime.block_on(function.handle(request));
+    let response = runtime.block_on(function.handle(request, &Context::default()));
     let status = response.status().as_u16();
     assert!(status < 500, "{status} from {}", route.function);
     if status >= 400 {
@@ -148,4 +164,10 @@ fuzz_target!(|data: &[u8]| {
             route.function
         );
     }
-});
+    let written = serde_json::to_value(GatewayResponse(response)).expect("an answer writes as JSON");
+    assert_eq!(written["statusCode"], status, "{written}");
+    assert_eq!(
+        written["isBase64Encoded"], false,
+        "the contract's answers are text: {written}"
+    );
+}

@@ -44,17 +44,24 @@ pub struct ApiRequest {
 }
 
 impl ApiRequest {
-    /// A request from an HTTP request's head and its (already read) body.
-    pub fn from_parts(parts: http::request::Parts, body: Bytes) -> Self {
+    /// A request with its id settled from its headers, and no verified claims.
+    pub fn new(method: Method, path: String, query: String, headers: HeaderMap, body: Bytes) -> Self {
         ApiRequest {
-            id: request_id(&parts.headers),
-            method: parts.method,
-            path: parts.uri.path().to_string(),
-            query: parts.uri.query().unwrap_or("").to_string(),
-            headers: parts.headers,
+            id: request_id(&headers),
+            method,
+            path,
+            query,
+            headers,
             body,
             verified_claims: None,
         }
+    }
+
+    /// A request from an HTTP request's head and its (already read) body.
+    pub fn from_parts(parts: http::request::Parts, body: Bytes) -> Self {
+        let path = parts.uri.path().to_string();
+        let query = parts.uri.query().unwrap_or("").to_string();
+        ApiRequest::new(parts.method, path, query, parts.headers, body)
     }
 }
 

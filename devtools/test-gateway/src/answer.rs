@@ -156,7 +156,7 @@ mod tests {
 
     #[test]
     fn a_response_object_is_sent_as_written() {
-        // What lambda_http writes for an HTTP API.
+        // What a function writes for an HTTP API (payload format 2.0).
         let response = answer(json!({
             "statusCode": 201,
             "headers": {"content-type": "application/json", "location": "/v1/orders/o1", "content-length": "999"},

@@ -1,5 +1,5 @@
 //! The gateway binary end to end, against a fake Invoke API that stands in for start-lambda: it
-//! records every invocation and answers as lambda_http does.
+//! records every invocation and answers as a function does.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use axum::extract::{Path, State};
@@ -17,7 +17,7 @@ const ISSUER: &str = "https://issuer.example";
 
 type Invocations = Arc<Mutex<Vec<(String, Value)>>>;
 
-/// Records the invocation and answers 200 with the function's name, as a lambda_http function
+/// Records the invocation and answers 200 with the function's name, as a function
 /// writes its response.
 async fn invoke(
     State(invocations): State<Invocations>,

@@ -1,6 +1,6 @@
 //! `expire-orders`: the every-minute expiry sweep, as an AWS Lambda function triggered by EventBridge Scheduler.
 
-#[tokio::main]
-async fn main() -> Result<(), lambda_http::Error> {
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> Result<(), orderly_functions::Error> {
     orderly_functions::jobs::run_expire_orders().await
 }

@@ -1,6 +1,6 @@
 //! `payment-webhook`: `POST /v1/payments/webhook` as an AWS Lambda function behind API Gateway.
 
-#[tokio::main]
-async fn main() -> Result<(), lambda_http::Error> {
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> Result<(), orderly_functions::Error> {
     orderly_functions::run_with_secrets(&orderly_core::api::routes::PAYMENT_WEBHOOK).await
 }

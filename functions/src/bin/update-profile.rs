@@ -1,6 +1,6 @@
 //! `update-profile`: `PATCH /v1/me` as an AWS Lambda function behind API Gateway.
 
-#[tokio::main]
-async fn main() -> Result<(), lambda_http::Error> {
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> Result<(), orderly_functions::Error> {
     orderly_functions::run(&orderly_core::api::routes::UPDATE_PROFILE).await
 }

@@ -11,13 +11,11 @@ pub mod schedule;
 use crate::config::FunctionConfig;
 use crate::logging;
 use crate::sqs::{SqsDeadLetters, SqsPublisher};
+use crate::xray::{self, AwsCalls, XrayDaemon};
 use aws_lambda_events::event::dynamodb::Event as StreamBatch;
 use aws_lambda_events::event::sqs::SqsEvent;
-use lambda_http::lambda_runtime::{service_fn, LambdaEvent};
-use lambda_http::Error;
+use lambda_runtime::{service_fn, Context, Error, LambdaEvent};
 // `lambda_runtime::run` with a layer that flushes the invocation's metrics (EMF) after each.
-use crate::xray::{self, AwsCalls, XrayDaemon};
-use lambda_http::Context;
 use metrics_cloudwatch_embedded::lambda::service as emf;
 use orderly_core::api::SecretUse;
 use orderly_core::jobs::{Job, EXPIRE_ORDERS, NOTIFY, RELAY_EVENTS, REPORT_PREVIOUS_DAY};

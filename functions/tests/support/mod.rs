@@ -1,27 +1,25 @@
 //! Test support for the Lambda functions: every function of the route table built on a fresh table of
 //! DynamoDB Local, the sample events of `events/` loaded and adapted to live data, and each call
-//! made exactly as the runtime makes it: JSON event → `lambda_http::Request` → `Function::handle`
-//! (or, for the `$default` route, `answer_unrouted`).
+//! made exactly as the runtime makes it: JSON event → `GatewayRequest` → `Function::handle` (or,
+//! for the `$default` route, `answer_unrouted`) → the JSON answer API Gateway is given.
 //! Without DynamoDB Local the tests fail, loudly and with the fix; they never skip.
 
 #![allow(dead_code)] // not every test binary that includes this module uses every helper
 
 use aws_sdk_ssm::types::ParameterType;
 use http::HeaderMap;
-use lambda_http::RequestExt;
-use lambda_http::{Body, Request, Response};
 use orderly_core::api::routes::UNROUTED_FUNCTION;
+use orderly_core::api::ApiResponse;
 use orderly_core::api::{Route, ROUTES};
 use orderly_core::auth::webhook;
 use orderly_core::config::{Secret, Secrets};
 use orderly_core::domain::Timestamp;
 use orderly_core::ports::{Clock, SystemClock};
 use orderly_functions::xray::{AwsCalls, XrayDaemon};
-use orderly_functions::{Function, FunctionConfig};
+use orderly_functions::{Context, Function, FunctionConfig, GatewayRequest, GatewayResponse};
 use orderly_store_dynamodb::table;
 use serde_json::{json, Map, Value};
 use std::collections::HashMap;
-use std::convert::Infallible;
 use std::future::Future;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -71,44 +69,34 @@ pub fn now() -> Timestamp {
 
 /// Invokes the `$default` route's function (`UNROUTED_FUNCTION`) with `event`, as the runtime does.
 pub async fn call_unrouted(event: &Value) -> Reply {
-    invoke(UNROUTED_FUNCTION, event, None, orderly_functions::answer_unrouted).await
+    invoke(UNROUTED_FUNCTION, event, None, |request, context| async move {
+        orderly_functions::answer_unrouted(request, &context)
+    })
+    .await
 }
 
 /// Invokes `function`, built by the test itself (not the harness's), as the runtime does.
 pub async fn call_function(function: &Function, name: &str, event: &Value) -> Reply {
-    invoke(name, event, None, |request| function.handle(request)).await
+    invoke(name, event, None, |request, context| async move {
+        function.handle(request, &context).await
+    })
+    .await
 }
 
-/// JSON event → `lambda_http::Request` (with Lambda's X-Ray trace header in its context, when
-/// given) → `handler` → the reply, as JSON; every response must carry a valid `x-request-id`.
+/// JSON event → `GatewayRequest` (with Lambda's X-Ray trace header in its context, when given) →
+/// `handler` → the JSON answer the runtime would hand API Gateway → the reply; every response
+/// must carry a valid `x-request-id`.
 async fn invoke<F, Fut>(name: &str, event: &Value, trace_header: Option<&str>, handler: F) -> Reply
 where
-    F: FnOnce(Request) -> Fut,
-    Fut: Future<Output = Result<Response<Body>, Infallible>>,
+    F: FnOnce(GatewayRequest, Context) -> Fut,
+    Fut: Future<Output = ApiResponse>,
 {
-    // What the template sets for every function: lambda_http takes the path as API Gateway gives it
-    // (a named stage in front) instead of adding the stage where it finds none.
-    std::env::set_var("AWS_LAMBDA_HTTP_IGNORE_STAGE_IN_PATH", "true");
     let text = serde_json::to_string(event).unwrap_or_else(|e| panic!("{name}: serialising the event: {e}"));
-    let mut request = lambda_http::request::from_str(&text)
-        .unwrap_or_else(|e| panic!("{name}: lambda_http cannot read the event: {e}\n{text}"));
-    if let Some(header) = trace_header {
-        let mut context = lambda_http::Context::default();
-        context.xray_trace_id = Some(header.to_string());
-        request = request.with_lambda_context(context);
-    }
-    let response = match handler(request).await {
-        Ok(response) => response,
-        Err(never) => match never {},
-    };
-    let (parts, body) = response.into_parts();
-    let bytes = match body {
-        Body::Empty => Vec::new(),
-        Body::Text(text) => text.into_bytes(),
-        Body::Binary(bytes) => bytes,
-        other => panic!("{name}: unexpected body kind {other:?}"),
-    };
-    let raw = String::from_utf8(bytes).unwrap_or_else(|e| panic!("{name}: the response body is not UTF-8: {e}"));
+    let request: GatewayRequest =
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("{name}: the event is no HTTP API request: {e}\n{text}"));
+    let mut context = Context::default();
+    context.xray_trace_id = trace_header.map(str::to_string);
+    let (status, headers, raw) = as_api_gateway_reads_it(name, handler(request, context).await);
     let body = if raw.is_empty() {
         Value::Null
     } else {
@@ -116,8 +104,8 @@ where
     };
     let reply = Reply {
         function: name.to_string(),
-        status: parts.status.as_u16(),
-        headers: parts.headers,
+        status,
+        headers,
         body,
         raw,
         request: text,
@@ -133,6 +121,39 @@ where
         "x-request-id {request_id:?} is not 1-128 chars of [A-Za-z0-9._-]: {reply}"
     );
     reply
+}
+
+/// The answer as the runtime sends it and API Gateway reads it (payload format 2.0): its status,
+/// headers and body text, from the JSON a function's runtime loop writes.
+fn as_api_gateway_reads_it(name: &str, response: ApiResponse) -> (u16, HeaderMap, String) {
+    let wire = serde_json::to_value(GatewayResponse(response)).unwrap_or_else(|e| panic!("{name}: {e}"));
+    assert_eq!(
+        wire["isBase64Encoded"], false,
+        "{name}: JSON answers go back as text: {wire}"
+    );
+    let status = wire["statusCode"]
+        .as_u64()
+        .and_then(|status| u16::try_from(status).ok())
+        .unwrap_or_else(|| panic!("{name}: no statusCode: {wire}"));
+    let mut headers = HeaderMap::new();
+    for (header, value) in wire["headers"]
+        .as_object()
+        .unwrap_or_else(|| panic!("{name}: no headers: {wire}"))
+    {
+        let value = value
+            .as_str()
+            .unwrap_or_else(|| panic!("{name}: header {header} is no string: {wire}"));
+        headers.insert(
+            http::HeaderName::from_bytes(header.as_bytes()).unwrap_or_else(|e| panic!("{name}: {e}")),
+            http::HeaderValue::from_str(value).unwrap_or_else(|e| panic!("{name}: {e}")),
+        );
+    }
+    let body = wire.get("body").map_or(String::new(), |body| {
+        body.as_str()
+            .unwrap_or_else(|| panic!("{name}: body is no string: {wire}"))
+            .to_string()
+    });
+    (status, headers, body)
 }
 
 /// A fresh ULID, as the placeholders of the events and the server's ids are.
@@ -215,13 +236,19 @@ impl Harness {
             .functions
             .get(name)
             .unwrap_or_else(|| panic!("{name} is no route's function"));
-        invoke(name, event, None, |request| function.handle(request)).await
+        invoke(name, event, None, |request, context| async move {
+            function.handle(request, &context).await
+        })
+        .await
     }
 
     /// Invokes function `name` as [`Harness::call`] does, with Lambda's X-Ray trace header.
     pub async fn call_traced(&self, name: &str, event: &Value, trace_header: &str) -> Reply {
         let function = self.function(name);
-        invoke(name, event, Some(trace_header), |request| function.handle(request)).await
+        invoke(name, event, Some(trace_header), |request, context| async move {
+            function.handle(request, &context).await
+        })
+        .await
     }
 
     /// The function `name`, as its cold start built it.

@@ -24,6 +24,8 @@ mod reports;
 mod rows;
 mod schema;
 
+pub use orders::place_order_in;
+
 use async_trait::async_trait;
 use connection::{sql, Connections};
 use orderly_core::ports::{Store, StoreError};

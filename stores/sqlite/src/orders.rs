@@ -117,86 +117,90 @@ impl EmbeddedStore {
     }
 }
 
+/// A placement's writes, in the caller's write transaction: the idempotency key still free, each
+/// line's stock reserved under its condition, the reservation limit checked, the order, its
+/// `order_placed` event and the key's record inserted. What [`OrderStore::place_order`] runs on
+/// the writer; public so that the storage-limit benchmark (`examples/storage_limit.rs`) runs the
+/// very same writes on a bare connection.
+pub fn place_order_in(tx: &Transaction<'_>, placement: &OrderPlacement) -> Result<(), StoreError> {
+    let order = &placement.order;
+    if let Some(record) = &placement.idempotency {
+        if let Some(stored) = query_idempotency_record(tx, &record.user_id, &record.key)? {
+            return Err(Conflict::IdempotencyKeyTaken(Box::new(stored)).into());
+        }
+    }
+    for line in &order.lines {
+        let quantity = i64::from(line.quantity.get());
+        let reserved = tx
+            .prepare_cached("UPDATE products SET stock = stock - ?2 WHERE id = ?1 AND active = 1 AND stock >= ?2")
+            .and_then(|mut stmt| stmt.execute(params![line.product_id.as_str(), quantity]))
+            .map_err(sql)?;
+        if reserved == 0 {
+            // Returning Err rolls back the lines already reserved.
+            let available = query_product(tx, line.product_id.as_str())?.is_some_and(|p| p.active);
+            let id = line.product_id.clone();
+            return Err(if available {
+                Conflict::InsufficientStock(id)
+            } else {
+                Conflict::ProductUnavailable(id)
+            }
+            .into());
+        }
+    }
+    // Inside the write transaction, which SQLite runs one at a time: no concurrent placement
+    // can add to the holdings between this check and this placement's own count.
+    if let Some(limit) = placement.limit.refuses(holdings_of(tx, &order.user_id)?, order) {
+        return Err(Conflict::ReservationLimit(limit).into());
+    }
+    take_share(tx, order)?;
+    tx.prepare_cached(concat!(
+        "INSERT INTO orders (",
+        order_columns!(),
+        ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"
+    ))
+    .and_then(|mut stmt| {
+        stmt.execute(params![
+            order.id.as_str(),
+            order.user_id.as_str(),
+            order.status.as_str(),
+            rows::lines_json(order).map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?,
+            order.total_cents.get(),
+            order.currency.as_str(),
+            order.created_at.as_millis(),
+            order.updated_at.as_millis(),
+            order.expires_at.as_millis(),
+            order.paid_at.map(Timestamp::as_millis),
+            order.refund_due
+        ])
+    })
+    .map_err(sql)?;
+    insert_event(tx, &placement.event)?;
+    if let Some(record) = &placement.idempotency {
+        tx.prepare_cached(
+            "INSERT INTO idempotency_records (user_id, key, fingerprint, status, location, body, created_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        )
+        .and_then(|mut stmt| {
+            stmt.execute(params![
+                record.user_id.as_str(),
+                record.key.as_str(),
+                record.fingerprint,
+                record.status,
+                record.location,
+                record.body,
+                record.created_at.as_millis()
+            ])
+        })
+        .map_err(sql)?;
+    }
+    Ok(())
+}
+
 #[async_trait]
 impl OrderStore for EmbeddedStore {
     async fn place_order(&self, placement: &OrderPlacement) -> Result<(), StoreError> {
         let placement = placement.clone();
-        self.write(move |tx| {
-            let order = &placement.order;
-            if let Some(record) = &placement.idempotency {
-                if let Some(stored) = query_idempotency_record(tx, &record.user_id, &record.key)? {
-                    return Err(Conflict::IdempotencyKeyTaken(Box::new(stored)).into());
-                }
-            }
-            for line in &order.lines {
-                let quantity = i64::from(line.quantity.get());
-                let reserved = tx
-                    .prepare_cached(
-                        "UPDATE products SET stock = stock - ?2 WHERE id = ?1 AND active = 1 AND stock >= ?2",
-                    )
-                    .and_then(|mut stmt| stmt.execute(params![line.product_id.as_str(), quantity]))
-                    .map_err(sql)?;
-                if reserved == 0 {
-                    // Returning Err rolls back the lines already reserved.
-                    let available = query_product(tx, line.product_id.as_str())?.is_some_and(|p| p.active);
-                    let id = line.product_id.clone();
-                    return Err(if available {
-                        Conflict::InsufficientStock(id)
-                    } else {
-                        Conflict::ProductUnavailable(id)
-                    }
-                    .into());
-                }
-            }
-            // Inside the write transaction, which SQLite runs one at a time: no concurrent placement
-            // can add to the holdings between this check and this placement's own count.
-            if let Some(limit) = placement.limit.refuses(holdings_of(tx, &order.user_id)?, order) {
-                return Err(Conflict::ReservationLimit(limit).into());
-            }
-            take_share(tx, order)?;
-            tx.prepare_cached(concat!(
-                "INSERT INTO orders (",
-                order_columns!(),
-                ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"
-            ))
-            .and_then(|mut stmt| {
-                stmt.execute(params![
-                    order.id.as_str(),
-                    order.user_id.as_str(),
-                    order.status.as_str(),
-                    rows::lines_json(order).map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?,
-                    order.total_cents.get(),
-                    order.currency.as_str(),
-                    order.created_at.as_millis(),
-                    order.updated_at.as_millis(),
-                    order.expires_at.as_millis(),
-                    order.paid_at.map(Timestamp::as_millis),
-                    order.refund_due
-                ])
-            })
-            .map_err(sql)?;
-            insert_event(tx, &placement.event)?;
-            if let Some(record) = &placement.idempotency {
-                tx.prepare_cached(
-                    "INSERT INTO idempotency_records (user_id, key, fingerprint, status, location, body, created_at)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                )
-                .and_then(|mut stmt| {
-                    stmt.execute(params![
-                        record.user_id.as_str(),
-                        record.key.as_str(),
-                        record.fingerprint,
-                        record.status,
-                        record.location,
-                        record.body,
-                        record.created_at.as_millis()
-                    ])
-                })
-                .map_err(sql)?;
-            }
-            Ok(())
-        })
-        .await
+        self.write(move |tx| place_order_in(tx, &placement)).await
     }
 
     async fn order(&self, id: &OrderId) -> Result<Option<Order>, StoreError> {
