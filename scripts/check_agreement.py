@@ -1609,6 +1609,8 @@ def check_runtime_and_logs(s: Sources) -> list[str]:
         rust_str_consts(ROOT / "functions/src/config.rs").get("SSL_CERT_FILE", "SSL_CERT_FILE"): (
             "/etc/pki/tls/certs/ca-bundle.crt"
         ),
+        # mimalloc's option: no transparent huge pages for the process (docs/decisions.md §14).
+        "MIMALLOC_ALLOW_THP": "0",
     }
     for name, want in wanted.items():
         if variables.get(name) != want:

@@ -1,5 +1,5 @@
 //! API Gateway HTTP API (payload format 2.0) events in and out, read and written here rather than
-//! through lambda_http: a function needs six of the event's fields, and lambda_http buffered the
+//! through lambda_http: a function needs a few of the event's fields, and lambda_http buffered the
 //! whole event to try each event type it knows, built a URL and an `http::Request` from it, and
 //! re-decoded every text answer by its charset (about a tenth of a warm invocation's instructions,
 //! and encoding tables in every binary: docs/BENCHMARKS.md). The event is read in one pass into
@@ -8,14 +8,16 @@
 //! verified claims and the route's path parameter.
 //!
 //! Nothing in an event makes this panic or fail the invocation once it is JSON of this shape: a
-//! header API Gateway could not have passed is left out, and a body marked base64 that is not
-//! base64 is handed on as it came, for the core to refuse like any malformed body.
+//! header field no HTTP request could carry gets the contract's 400 on the request's head, as the
+//! local server answers it (never dropped: a dropped `If-Match` would make a conditional update
+//! unconditional), and a body marked base64 that is not base64 is handed on as it came, for the
+//! core to refuse like any malformed body.
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue, Method};
-use orderly_core::api::{ApiRequest, ApiResponse, Route};
+use orderly_core::api::{self, ApiRequest, ApiResponse, Route};
 use serde::de::{Deserializer, MapAccess, Visitor};
 use serde::ser::{SerializeMap, SerializeStruct, Serializer};
 use serde::{Deserialize, Serialize};
@@ -32,8 +34,8 @@ pub struct GatewayRequest {
     raw_path: Option<String>,
     #[serde(default)]
     raw_query_string: Option<String>,
-    #[serde(default, deserialize_with = "header_map")]
-    headers: HeaderMap,
+    #[serde(default)]
+    headers: EventHeaders,
     /// The `Cookie` header, which payload 2.0 moves here.
     #[serde(default)]
     cookies: Option<Vec<String>>,
@@ -75,35 +77,38 @@ struct JwtAuthorizer {
 
 impl GatewayRequest {
     /// The core's request, and the route's one path parameter (`{id}` or `{date}`), if it has one.
-    pub fn into_routed(mut self, route: &Route) -> (ApiRequest, Option<String>) {
+    pub fn into_routed(mut self, route: &Route) -> Result<(ApiRequest, Option<String>), MalformedHead> {
         let path_parameter = route
             .path_parameter
             .and_then(|name| self.path_parameters.as_mut()?.remove(name));
-        (self.into_core_request(), path_parameter)
+        Ok((self.into_core_request()?, path_parameter))
     }
 
     /// The core's request for the `$default` route, whose answer depends on the whole path: without
     /// the stage that API Gateway puts in front of it (`/prod/v1/...`) when the stage is not
     /// `$default`. The routed functions need not do this: their path parameter comes from
     /// `pathParameters`.
-    pub fn into_unrouted(mut self) -> ApiRequest {
+    pub fn into_unrouted(mut self) -> Result<ApiRequest, MalformedHead> {
         let stage = self.request_context.stage.take();
-        let mut core = self.into_core_request();
+        let mut core = self.into_core_request()?;
         if let Some(path) = stage.and_then(|stage| path_without_stage(&core.path, &stage)) {
             core.path = path;
         }
-        core
+        Ok(core)
     }
 
     /// Method, path, query, headers, the decoded body and the verified claims.
-    fn into_core_request(self) -> ApiRequest {
+    fn into_core_request(self) -> Result<ApiRequest, MalformedHead> {
+        if let Some(refused) = self.headers.refused {
+            return Err(MalformedHead(refused));
+        }
         let verified_claims = self
             .request_context
             .authorizer
             .and_then(|authorizer| authorizer.jwt?.claims)
             .filter(|claims| !claims.is_empty())
             .map(claims_as_strings);
-        let mut headers = self.headers;
+        let mut headers = self.headers.map;
         if let Some(cookies) = self.cookies.filter(|cookies| !cookies.is_empty()) {
             if let Ok(cookie) = HeaderValue::from_str(&cookies.join("; ")) {
                 headers.insert(http::header::COOKIE, cookie);
@@ -117,7 +122,7 @@ impl GatewayRequest {
             },
             Some(text) => Bytes::from(text),
         };
-        ApiRequest {
+        Ok(ApiRequest {
             verified_claims,
             ..ApiRequest::new(
                 self.request_context.http.method,
@@ -126,7 +131,19 @@ impl GatewayRequest {
                 headers,
                 body,
             )
-        }
+        })
+    }
+}
+
+/// An event carrying a header field no HTTP request could: what is wrong with it.
+#[derive(Debug, PartialEq, Eq)]
+pub struct MalformedHead(String);
+
+impl MalformedHead {
+    /// The contract's answer, as the local server gives it to a head its HTTP library refuses:
+    /// 400 `validation` on the field `head`, with a fresh request id (the head was not read).
+    pub fn answer(&self) -> ApiResponse {
+        api::refuse_unread(orderly_core::Error::invalid("head", self.0.clone()))
     }
 }
 
@@ -161,35 +178,63 @@ fn method<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Method, D::Error
     Method::from_bytes(text.0.as_bytes()).map_err(serde::de::Error::custom)
 }
 
-/// The event's `headers` object straight into a `HeaderMap` (`null` or absent: none). A name or
-/// value no HTTP request could carry is left out rather than failing the invocation.
-fn header_map<'de, D: Deserializer<'de>>(deserializer: D) -> Result<HeaderMap, D::Error> {
-    struct Headers;
-    impl<'de> Visitor<'de> for Headers {
-        type Value = HeaderMap;
+/// The most header fields an event may carry (API Gateway's own limit on a request's headers is
+/// 10 KB, far below this); `HeaderMap` itself panics past 32,768.
+const MOST_HEADERS: usize = 1_000;
 
-        fn expecting(&self, formatter: &mut fmt::Formatter) -> fmt::Result {
-            formatter.write_str("an object of header names and values")
-        }
+/// The event's `headers` object, read straight into a `HeaderMap` (`null` or absent: none), and
+/// the first field no HTTP request could carry, if there is one.
+#[derive(Debug, Default)]
+struct EventHeaders {
+    map: HeaderMap,
+    refused: Option<String>,
+}
 
-        fn visit_unit<E>(self) -> Result<HeaderMap, E> {
-            Ok(HeaderMap::new())
-        }
+impl<'de> Deserialize<'de> for EventHeaders {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct HeadersVisitor;
+        impl<'de> Visitor<'de> for HeadersVisitor {
+            type Value = EventHeaders;
 
-        fn visit_map<A: MapAccess<'de>>(self, mut entries: A) -> Result<HeaderMap, A::Error> {
-            let mut headers = HeaderMap::with_capacity(entries.size_hint().unwrap_or(16));
-            while let Some((name, value)) = entries.next_entry::<Text<'de>, Text<'de>>()? {
-                if let (Ok(name), Ok(value)) = (
-                    HeaderName::from_bytes(name.0.as_bytes()),
-                    HeaderValue::from_str(&value.0),
-                ) {
-                    headers.append(name, value);
-                }
+            fn expecting(&self, formatter: &mut fmt::Formatter) -> fmt::Result {
+                formatter.write_str("an object of header names and values")
             }
-            Ok(headers)
+
+            fn visit_unit<E>(self) -> Result<EventHeaders, E> {
+                Ok(EventHeaders::default())
+            }
+
+            fn visit_map<A: MapAccess<'de>>(self, mut entries: A) -> Result<EventHeaders, A::Error> {
+                let mut headers = EventHeaders {
+                    map: HeaderMap::with_capacity(entries.size_hint().unwrap_or(16).min(64)),
+                    refused: None,
+                };
+                while let Some((name, value)) = entries.next_entry::<Text<'de>, Text<'de>>()? {
+                    if headers.refused.is_some() {
+                        continue;
+                    }
+                    let field = (
+                        HeaderName::from_bytes(name.0.as_bytes()),
+                        HeaderValue::from_str(&value.0),
+                    );
+                    headers.refused = match field {
+                        _ if headers.map.len() >= MOST_HEADERS => {
+                            Some(format!("more than {MOST_HEADERS} header fields"))
+                        }
+                        (Ok(name), Ok(value)) => headers.map.try_append(name, value).err().map(|_| {
+                            format!("more than {MOST_HEADERS} header fields")
+                        }),
+                        _ => Some(format!(
+                            "the header field {:?} is malformed (a name no field may have, or a control character in its value)",
+                            name.0.chars().take(64).collect::<String>()
+                        )),
+                    };
+                }
+                Ok(headers)
+            }
         }
+        deserializer.deserialize_any(HeadersVisitor)
     }
-    deserializer.deserialize_any(Headers)
 }
 
 /// A string borrowed from the event where it has no escapes, so that reading a header copies it
@@ -321,9 +366,17 @@ mod tests {
             .unwrap_or_else(|| panic!("get-product"))
     }
 
+    fn routed(request: GatewayRequest) -> (ApiRequest, Option<String>) {
+        request.into_routed(product_route()).unwrap_or_else(|e| panic!("{e:?}"))
+    }
+
+    fn unrouted(request: GatewayRequest) -> ApiRequest {
+        request.into_unrouted().unwrap_or_else(|e| panic!("{e:?}"))
+    }
+
     #[test]
     fn an_event_becomes_the_core_s_request_with_its_path_parameter() {
-        let (request, parameter) = event(json!({})).into_routed(product_route());
+        let (request, parameter) = routed(event(json!({})));
         assert_eq!(parameter.as_deref(), Some("01JDQ7Z8X3K4M5N6P7Q8R9S0T1"));
         assert_eq!(request.method, Method::GET);
         assert_eq!(request.path, "/v1/products/01JDQ7Z8X3K4M5N6P7Q8R9S0T1");
@@ -339,16 +392,12 @@ mod tests {
 
     #[test]
     fn bodies_are_decoded_when_base64_and_taken_as_they_are_otherwise() {
-        let text = event(json!({"body": "{\"a\":1}"})).into_routed(product_route()).0;
+        let text = routed(event(json!({"body": "{\"a\":1}"}))).0;
         assert_eq!(&text.body[..], br#"{"a":1}"#);
-        let binary = event(json!({"body": "AP8=", "isBase64Encoded": true}))
-            .into_routed(product_route())
-            .0;
+        let binary = routed(event(json!({"body": "AP8=", "isBase64Encoded": true}))).0;
         assert_eq!(&binary.body[..], [0x00, 0xFF]);
         // Not base64 after all: handed on as it came, for the core to refuse as it would any body.
-        let broken = event(json!({"body": "not base64!", "isBase64Encoded": true}))
-            .into_routed(product_route())
-            .0;
+        let broken = routed(event(json!({"body": "not base64!", "isBase64Encoded": true}))).0;
         assert_eq!(&broken.body[..], b"not base64!");
     }
 
@@ -358,7 +407,7 @@ mod tests {
             "rawQueryString": null, "headers": null, "pathParameters": null, "cookies": null, "body": null,
             "requestContext": {"http": {"method": "POST"}, "authorizer": {"jwt": {"claims": {}}}}
         }));
-        let (request, parameter) = request.into_routed(product_route());
+        let (request, parameter) = routed(request);
         assert_eq!(parameter, None);
         assert_eq!(request.query, "");
         assert!(request.headers.is_empty());
@@ -366,20 +415,37 @@ mod tests {
         assert!(!request.id.is_empty(), "a fresh request id");
         let bare: GatewayRequest = serde_json::from_value(json!({"requestContext": {"http": {"method": "GET"}}}))
             .unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(bare.into_unrouted().path, "");
+        assert_eq!(unrouted(bare).path, "");
     }
 
     #[test]
-    fn headers_no_request_could_carry_are_left_out_and_cookies_come_back_as_one_header() {
-        let request = event(json!({
-            "headers": {"bad name": "x", "x-ok": "fine", "x-control": "a\u{1}b"},
-            "cookies": ["a=1", "b=2"]
-        }))
-        .into_routed(product_route())
-        .0;
-        assert_eq!(request.headers.len(), 2, "{:?}", request.headers);
-        assert_eq!(request.headers["x-ok"], "fine");
+    fn cookies_come_back_as_one_header() {
+        let request = routed(event(json!({"cookies": ["a=1", "b=2"]}))).0;
         assert_eq!(request.headers["cookie"], "a=1; b=2");
+        assert_eq!(request.headers["accept"], "application/json", "beside the event's own");
+    }
+
+    /// Never dropped: a dropped `If-Match` would make a conditional update unconditional, a
+    /// dropped `Idempotency-Key` a retried order a second order.
+    #[test]
+    fn a_header_field_no_request_could_carry_is_the_contract_s_400_on_the_head() {
+        for headers in [
+            json!({"x-ok": "fine", "if-match": "\"3\u{7f}\""}),
+            json!({"bad name": "x"}),
+            json!({"idempotency-key": "a\u{1}b"}),
+        ] {
+            let refused = event(json!({"headers": headers.clone()}))
+                .into_routed(product_route())
+                .map(drop)
+                .unwrap_err();
+            let answer = refused.answer();
+            assert_eq!(answer.status(), 400, "{headers}");
+            let problem: Value = serde_json::from_slice(answer.body()).unwrap_or_else(|e| panic!("{e}"));
+            assert_eq!(problem["errors"][0]["field"], "head", "{problem}");
+            assert!(answer.headers().contains_key("x-request-id"));
+        }
+        let too_many: Map<String, Value> = (0..=MOST_HEADERS).map(|i| (format!("x-{i}"), json!("v"))).collect();
+        assert!(event(json!({"headers": too_many})).into_unrouted().is_err());
     }
 
     #[test]
@@ -387,10 +453,8 @@ mod tests {
         let request = event(json!({"requestContext": {
             "http": {"method": "GET"},
             "authorizer": {"jwt": {"claims": {"sub": "ana", "exp": 1795000000, "groups": ["admin"]}}}
-        }}))
-        .into_routed(product_route())
-        .0;
-        let claims = request.verified_claims.unwrap_or_else(|| panic!("claims"));
+        }}));
+        let claims = routed(request).0.verified_claims.unwrap_or_else(|| panic!("claims"));
         assert_eq!(claims["exp"], "1795000000");
         assert_eq!(claims["groups"], r#"["admin"]"#);
     }
@@ -415,9 +479,9 @@ mod tests {
             "rawPath": "/prod/v1/nowhere",
             "requestContext": {"http": {"method": "GET"}, "stage": "prod"}
         }));
-        assert_eq!(named.into_unrouted().path, "/v1/nowhere");
+        assert_eq!(unrouted(named).path, "/v1/nowhere");
         let default = event(json!({"rawPath": "/v1/nowhere"}));
-        assert_eq!(default.into_unrouted().path, "/v1/nowhere");
+        assert_eq!(unrouted(default).path, "/v1/nowhere");
     }
 
     #[test]

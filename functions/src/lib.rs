@@ -62,7 +62,7 @@ impl Function {
 
     /// Answers one API Gateway request. Every failure is a response.
     pub async fn handle(&self, request: GatewayRequest, context: &Context) -> ApiResponse {
-        let span = logging::invocation_span(Some(context));
+        let span = logging::invocation_span(context);
         let answer = self.answer(request, context).instrument(span);
         xray::trace_invocation(
             self.xray.as_ref(),
@@ -88,7 +88,10 @@ impl Function {
             .duration_since(UNIX_EPOCH)
             .ok()
             .and_then(|now| time_left(context.deadline, now));
-        let (request, path_parameter) = request.into_routed(self.route);
+        let (request, path_parameter) = match request.into_routed(self.route) {
+            Ok(routed) => routed,
+            Err(malformed) => return malformed.answer(),
+        };
         let path_parameter = path_parameter.as_deref();
         match budget {
             // No time left: nothing is started (tokio's timeout would still poll the work once,
@@ -185,15 +188,16 @@ async fn serve(
     .await
 }
 
-/// The runtime loop, flushing the invocation's metrics after each (as EMF on stdout). Without
-/// lambda_runtime's tracing layer: its span per invocation would repeat what
-/// [`logging::invocation_span`] already says.
-async fn run_runtime<S, E, R>(
+/// Every function's runtime loop, API and job alike, flushing the invocation's metrics after each
+/// (as EMF on stdout). Without lambda_runtime's tracing layer: its span per invocation would
+/// repeat what [`logging::invocation_span`] already says.
+pub(crate) async fn run_runtime<S, E, R>(
     collector: &'static metrics_cloudwatch_embedded::Collector,
     handler: S,
 ) -> Result<(), Error>
 where
-    S: lambda_runtime::Service<LambdaEvent<E>, Response = R, Error = Infallible>,
+    S: lambda_runtime::Service<LambdaEvent<E>, Response = R>,
+    S::Error: Into<lambda_runtime::Diagnostic> + std::fmt::Debug,
     S::Future: 'static,
     E: serde::de::DeserializeOwned,
     R: serde::Serialize + 'static,
@@ -222,8 +226,11 @@ pub async fn run_unrouted() -> Result<(), Error> {
 /// Answers one request API Gateway routed nowhere. Like [`Function::handle`], every failure is a
 /// response.
 pub fn answer_unrouted(request: GatewayRequest, context: &Context) -> ApiResponse {
-    let _invocation = logging::invocation_span(Some(context)).entered();
-    api::answer_unrouted(&request.into_unrouted())
+    let _invocation = logging::invocation_span(context).entered();
+    match request.into_unrouted() {
+        Ok(request) => api::answer_unrouted(&request),
+        Err(malformed) => malformed.answer(),
+    }
 }
 
 #[cfg(test)]

@@ -6,17 +6,11 @@
 use lambda_runtime::Context;
 use tracing::level_filters::LevelFilter;
 use tracing::Span;
-use tracing_subscriber::filter::filter_fn;
 use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::Layer;
-
-/// The span the Lambda runtime opens per invocation. Its `requestId` and `xrayTraceId` are ours
-/// again, under the names the runbook uses, in [`invocation_span`]; left in, every line would say
-/// them twice.
-const RUNTIME_SPAN: &str = "Lambda runtime invoke";
 
 /// Installs the JSON logger for `function` (the level from `AWS_LAMBDA_LOG_LEVEL` or `RUST_LOG`,
 /// `info` by default). A second call changes nothing.
@@ -60,22 +54,17 @@ where
     layer.add_static_field("function", serde_json::Value::from(function));
     layer.with_top_level_flattened_span_list();
     layer.with_flattened_event();
-    layer.with_filter(filter_fn(|metadata| {
-        !(metadata.is_span() && metadata.name() == RUNTIME_SPAN)
-    }))
+    layer
 }
 
 /// The span of one invocation: every line logged inside it carries Lambda's request id and, when
 /// there is one, the trace id.
-pub fn invocation_span(context: Option<&Context>) -> Span {
-    match context {
-        Some(context) => tracing::info_span!(
-            "invocation",
-            aws_request_id = %context.request_id,
-            trace_id = context.xray_trace_id.as_deref(),
-        ),
-        None => tracing::info_span!("invocation"),
-    }
+pub fn invocation_span(context: &Context) -> Span {
+    tracing::info_span!(
+        "invocation",
+        aws_request_id = %context.request_id,
+        trace_id = context.xray_trace_id.as_deref(),
+    )
 }
 
 #[cfg(test)]

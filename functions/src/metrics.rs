@@ -2,8 +2,8 @@
 //! Embedded Metric Format, which CloudWatch Logs turns into metrics with no API call and no agent.
 //!
 //! Each function installs one collector at its cold start ([`install`]); its runtime loop is
-//! wrapped so that the collector is flushed after every invocation ([`FlushAfterEach`] for the API
-//! functions, `metrics_cloudwatch_embedded`'s `service::run` for the jobs): one JSON document per set of labels
+//! wrapped so that the collector is flushed after every invocation ([`FlushAfterEach`]): one JSON
+//! document per set of labels
 //! that the invocation recorded (usually one to three lines), in the namespace `Orderly`, with the
 //! function as the dimension `function` beside each metric's own labels, and Lambda's request id
 //! and X-Ray trace id as the properties `aws_request_id` and `trace_id` (the names the log lines
@@ -33,23 +33,21 @@ pub const TRACE_ID_PROPERTY: &str = "trace_id";
 /// Installs the EMF collector as the process's metrics recorder, for `function`. The recorder can
 /// be installed once per process: a second call fails.
 pub fn install(function: &'static str) -> Result<&'static Collector, lambda_runtime::Error> {
+    // Lambda's request and trace ids and the cold start are [`FlushAfterEach`]'s to write.
     let collector = Builder::new()
         .cloudwatch_namespace(NAMESPACE)
         .with_dimension(FUNCTION_DIMENSION, function)
-        .lambda_cold_start_metric(orderly_core::metrics::COLD_STARTS)
-        .with_lambda_request_id(REQUEST_ID_PROPERTY)
-        .with_lambda_xray_trace_id(TRACE_ID_PROPERTY)
         .init()?;
     orderly_core::metrics::describe();
     Ok(collector)
 }
 
-/// The runtime layer that writes an invocation's metrics after it is answered, as
-/// `metrics_cloudwatch_embedded`'s own layer does (Lambda's request id and trace id as properties,
-/// the cold start counted once), but each document serialised in memory and written to stdout in
-/// one call: the crate's layer serialised straight into stdout, some two hundred small writes per
-/// invocation, each through stdout's lock and line buffer, which was 4 % of a warm get-product's
-/// instructions (docs/BENCHMARKS.md, side by side).
+/// The runtime layer that writes an invocation's metrics after it is answered (Lambda's request
+/// id and trace id as properties, the cold start counted once), each document serialised in memory
+/// and written to stdout in one call. Not `metrics_cloudwatch_embedded`'s own layer: it serialised
+/// straight into stdout, some two hundred small writes per invocation through stdout's lock and
+/// line buffer, 4 % of a warm get-product's instructions (docs/BENCHMARKS.md, side by side), and
+/// it brought lambda_http into every function.
 pub struct FlushAfterEach {
     collector: &'static Collector,
 }

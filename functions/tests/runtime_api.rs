@@ -225,6 +225,20 @@ async fn get_products_binary_logs_every_id_once_per_line_warns_once_and_traces_e
         assert!(line["trace_id"].as_str().is_some_and(|t| t.contains(ROOT)), "{line}");
         assert!(line["request_id"].as_str().is_some_and(|id| !id.is_empty()), "{line}");
     }
+    // Metrics: EMF documents, written whole; the cold start counted once; each invocation's
+    // `requests` document carrying its Lambda request id and trace id.
+    let documents: Vec<&Value> = lines.iter().filter(|l| l.get("_aws").is_some()).collect();
+    let cold_starts = documents.iter().filter(|d| d.get("cold_starts").is_some()).count();
+    assert_eq!(cold_starts, 1, "the cold start once:\n{stdout}");
+    for n in 0..invocations {
+        let id = format!("lambda-request-{n}");
+        let requests = documents
+            .iter()
+            .find(|d| d["aws_request_id"] == id.as_str() && d.get("requests").is_some())
+            .unwrap_or_else(|| panic!("no requests document for {id}:\n{stdout}"));
+        assert!(requests["trace_id"].as_str().is_some_and(|t| t.contains(ROOT)), "{requests}");
+        assert_eq!(requests["function"], "get-product", "{requests}");
+    }
     let warnings = lines
         .iter()
         .filter(|l| l.to_string().contains("AWS_LAMBDA_MAX_CONCURRENCY"))

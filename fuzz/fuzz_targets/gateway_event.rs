@@ -3,7 +3,7 @@
 //! body, base64 or not) and the JWT authorizer's claims too, read and mapped to the core's request
 //! as the deployed functions do (`GatewayRequest`), answered on the in-memory store, and the answer
 //! written as API Gateway is given it (`GatewayResponse`). The answer is never a 5xx, every error
-//! is problem+json, and the written answer reads back as the response.
+//! is problem+json, and the written answer carries the response's status, as text.
 //!
 //! The input: one byte choosing the function, one of flags (base64 body, admin, raw event), then
 //! the path parameter, the query string, header lines (`name: value`), the body and the caller's

@@ -15,8 +15,6 @@ use crate::xray::{self, AwsCalls, XrayDaemon};
 use aws_lambda_events::event::dynamodb::Event as StreamBatch;
 use aws_lambda_events::event::sqs::SqsEvent;
 use lambda_runtime::{service_fn, Context, Error, LambdaEvent};
-// `lambda_runtime::run` with a layer that flushes the invocation's metrics (EMF) after each.
-use metrics_cloudwatch_embedded::lambda::service as emf;
 use orderly_core::api::SecretUse;
 use orderly_core::jobs::{Job, EXPIRE_ORDERS, NOTIFY, RELAY_EVENTS, REPORT_PREVIOUS_DAY};
 use orderly_core::metrics::{job_failed, job_processed};
@@ -61,7 +59,7 @@ pub async fn run_relay() -> Result<(), Error> {
     let sqs = aws_sdk_sqs::Client::from_conf(sqs.build());
     let publisher = Arc::new(SqsPublisher::new(sqs.clone(), queue_url));
     let dead_letters = Arc::new(SqsDeadLetters::new(sqs, dead_letters_url));
-    emf::run(
+    crate::run_runtime(
         collector,
         service_fn(move |event: LambdaEvent<StreamBatch>| {
             let (publisher, dead_letters, xray) = (publisher.clone(), dead_letters.clone(), xray.clone());
@@ -90,7 +88,7 @@ fn queue_url(variable: &'static str) -> Result<String, orderly_core::ConfigError
 pub async fn run_notify() -> Result<(), Error> {
     let (app, xray) = start(&NOTIFY).await?;
     let collector = crate::metrics::install(NOTIFY.function)?;
-    emf::run(
+    crate::run_runtime(
         collector,
         service_fn(move |event: LambdaEvent<SqsEvent>| {
             let (app, xray) = (app.clone(), xray.clone());
@@ -107,7 +105,7 @@ pub async fn run_notify() -> Result<(), Error> {
 pub async fn run_expire_orders() -> Result<(), Error> {
     let (app, xray) = start(&EXPIRE_ORDERS).await?;
     let collector = crate::metrics::install(EXPIRE_ORDERS.function)?;
-    emf::run(
+    crate::run_runtime(
         collector,
         service_fn(move |event: LambdaEvent<ScheduledEvent>| {
             let (app, xray) = (app.clone(), xray.clone());
@@ -129,7 +127,7 @@ pub async fn run_expire_orders() -> Result<(), Error> {
 pub async fn run_report_previous_day() -> Result<(), Error> {
     let (app, xray) = start(&REPORT_PREVIOUS_DAY).await?;
     let collector = crate::metrics::install(REPORT_PREVIOUS_DAY.function)?;
-    emf::run(
+    crate::run_runtime(
         collector,
         service_fn(move |event: LambdaEvent<ScheduledEvent>| {
             let (app, xray) = (app.clone(), xray.clone());
@@ -206,7 +204,7 @@ async fn invocation<T>(
             ..xray::Outcome::default()
         }
     });
-    traced.instrument(logging::invocation_span(Some(context))).await
+    traced.instrument(logging::invocation_span(context)).await
 }
 
 /// Logging, the app and the X-Ray daemon (when traced), built once per cold start; bad
