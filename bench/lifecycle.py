@@ -54,6 +54,15 @@ def told(base, buyer, order_id, kind):
     return any(n.get("order_id") == order_id and n.get("kind") == kind for n in page["items"])
 
 
+def wait_until(done, since, clock, limit, interval, failure):
+    """Polls `done` every `interval` seconds; the time from `since` (on `clock`) until it holds."""
+    while not done():
+        if clock() - since > limit:
+            raise SystemExit(failure)
+        time.sleep(interval)
+    return clock() - since
+
+
 def percentiles(samples):
     ordered = sorted(samples)
     def at(q):
@@ -94,14 +103,9 @@ def main():
         placed_told = []
         for _ in range(args.orders):
             _, order = call(base, "POST", "/v1/orders", buyer, order_body)
-            placed = time.monotonic()
-            while True:
-                if told(base, buyer, order["id"], "order_placed"):
-                    placed_told.append(time.monotonic() - placed)
-                    break
-                if time.monotonic() - placed > 30:
-                    raise SystemExit(f"order {order['id']}: no notification after 30 s")
-                time.sleep(0.005)
+            placed_told.append(wait_until(lambda: told(base, buyer, order["id"], "order_placed"),
+                                          time.monotonic(), time.monotonic, 30, 0.005,
+                                          f"order {order['id']}: no notification after 30 s"))
         print(f"order placed -> its order_placed notification listed: {percentiles(placed_told)}")
 
         # One at a time, each placed at a random moment, so the deadlines fall anywhere in the
@@ -117,19 +121,11 @@ def main():
             _, before = call(base, "GET", f"/v1/products/{product['id']}")
             _, order = call(base, "POST", "/v1/orders", buyer, order_body)
             deadline = datetime.datetime.fromisoformat(order["expires_at"]).timestamp()
-            stock_back = None
-            while True:
-                if stock_back is None:
-                    _, now = call(base, "GET", f"/v1/products/{product['id']}")
-                    if now["stock"] == before["stock"]:
-                        stock_back = time.time() - deadline
-                if stock_back is not None and told(base, buyer, order["id"], "order_expired"):
-                    restocked.append(stock_back)
-                    expiry_told.append(time.time() - deadline)
-                    break
-                if time.time() - deadline > 60:
-                    raise SystemExit(f"order {order['id']}: not expired a minute after its deadline")
-                time.sleep(0.02)
+            late = f"order {order['id']}: not expired a minute after its deadline"
+            stock = lambda: call(base, "GET", f"/v1/products/{product['id']}")[1]["stock"]
+            restocked.append(wait_until(lambda: stock() == before["stock"], deadline, time.time, 60, 0.02, late))
+            expiry_told.append(wait_until(lambda: told(base, buyer, order["id"], "order_expired"),
+                                          deadline, time.time, 60, 0.02, late))
         print(f"deadline -> the order's stock back: {percentiles(restocked)}")
         print(f"deadline -> its order_expired notification listed: {percentiles(expiry_told)}")
     finally:
