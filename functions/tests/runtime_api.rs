@@ -236,7 +236,10 @@ async fn get_products_binary_logs_every_id_once_per_line_warns_once_and_traces_e
             .iter()
             .find(|d| d["aws_request_id"] == id.as_str() && d.get("requests").is_some())
             .unwrap_or_else(|| panic!("no requests document for {id}:\n{stdout}"));
-        assert!(requests["trace_id"].as_str().is_some_and(|t| t.contains(ROOT)), "{requests}");
+        assert!(
+            requests["trace_id"].as_str().is_some_and(|t| t.contains(ROOT)),
+            "{requests}"
+        );
         assert_eq!(requests["function"], "get-product", "{requests}");
     }
     let warnings = lines
