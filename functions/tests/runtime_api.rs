@@ -25,7 +25,7 @@ use std::time::Duration;
 use support::*;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 
 const PREFIX: &str = "/2018-06-01/runtime";
 const ROOT: &str = "1-6948c0de-5b1c0a3e8d2f4a6b7c9e0d1f";
@@ -42,6 +42,8 @@ struct RuntimeApi {
     port: u16,
     queue: mpsc::UnboundedSender<Invocation>,
     answers: tokio::sync::Mutex<mpsc::UnboundedReceiver<(String, Value)>>,
+    /// How many times the function has asked for its next invocation.
+    polls: watch::Receiver<usize>,
 }
 
 impl RuntimeApi {
@@ -50,17 +52,36 @@ impl RuntimeApi {
         let port = listener.local_addr().unwrap().port();
         let (queue, pending) = mpsc::unbounded_channel::<Invocation>();
         let (answered, answers) = mpsc::unbounded_channel();
+        let (polled, polls) = watch::channel(0);
+        let polled = Arc::new(polled);
         let pending = Arc::new(tokio::sync::Mutex::new(pending));
         tokio::spawn(async move {
             while let Ok((connection, _)) = listener.accept().await {
-                tokio::spawn(serve(connection, Arc::clone(&pending), answered.clone()));
+                tokio::spawn(serve(
+                    connection,
+                    Arc::clone(&pending),
+                    answered.clone(),
+                    Arc::clone(&polled),
+                ));
             }
         });
         RuntimeApi {
             port,
             queue,
             answers: tokio::sync::Mutex::new(answers),
+            polls,
         }
+    }
+
+    /// Waits until the function has asked for its next invocation `count` times. As on Lambda,
+    /// which freezes the process then, an invocation's work (its metrics, its trace) is done only
+    /// when the function asks for the next one, which may come after its answer.
+    async fn wait_for_polls(&self, count: usize) {
+        let mut polls = self.polls.clone();
+        tokio::time::timeout(Duration::from_secs(60), polls.wait_for(|&n| n >= count))
+            .await
+            .expect("the function asks for its next invocation within a minute")
+            .expect("the Runtime API is up");
     }
 
     /// Hands `event` to the function and waits for its answer (path kind, body).
@@ -85,6 +106,7 @@ async fn serve(
     connection: TcpStream,
     pending: Arc<tokio::sync::Mutex<mpsc::UnboundedReceiver<Invocation>>>,
     answered: mpsc::UnboundedSender<(String, Value)>,
+    polled: Arc<watch::Sender<usize>>,
 ) {
     let mut connection = BufReader::new(connection);
     loop {
@@ -110,6 +132,7 @@ async fn serve(
         connection.read_exact(&mut body).await.unwrap();
         let path = request_line.split_whitespace().nth(1).unwrap_or_default().to_string();
         let reply = if path == format!("{PREFIX}/invocation/next") {
+            polled.send_modify(|n| *n += 1);
             let Some(invocation) = pending.lock().await.recv().await else {
                 return;
             };
@@ -200,6 +223,8 @@ async fn get_products_binary_logs_every_id_once_per_line_warns_once_and_traces_e
         let header = format!("Root={ROOT};Parent=53995c3f42cd8ad8;Sampled={sampled}");
         answers.push(api.invoke(&format!("lambda-request-{n}"), &header, &get).await);
     }
+    // The last invocation's metrics and trace are written after its answer, before the next poll.
+    api.wait_for_polls(invocations + 1).await;
     let _ = function.kill();
     let _ = function.wait();
     let (mut stdout, mut stderr) = (String::new(), String::new());
