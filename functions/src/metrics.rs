@@ -3,13 +3,12 @@
 //!
 //! Each function installs one collector at its cold start ([`install`]); its runtime loop is
 //! wrapped so that the collector is flushed after every invocation ([`FlushAfterEach`]): one JSON
-//! document per set of labels
-//! that the invocation recorded (usually one to three lines), in the namespace `Orderly`, with the
-//! function as the dimension `function` beside each metric's own labels, and Lambda's request id
-//! and X-Ray trace id as the properties `aws_request_id` and `trace_id` (the names the log lines
-//! use), so a metric's document leads to the invocation's log lines. A counter that did not move
-//! in an invocation is left out of its document; a cold start writes its own document
-//! (`cold_starts`).
+//! document per set of labels that the invocation recorded (usually one to three lines), in the
+//! namespace `Orderly`, with the function as the dimension `function` beside each metric's own
+//! labels, and Lambda's request id and X-Ray trace id as the properties `aws_request_id` and
+//! `trace_id` (the names the log lines use), so a metric's document leads to the invocation's log
+//! lines. A counter that did not move in an invocation is left out of its document; a cold start
+//! writes its own document (`cold_starts`).
 
 use lambda_runtime::tower::{Layer, Service};
 use lambda_runtime::LambdaInvocation;
